@@ -1,1 +1,291 @@
-//! Configuration from the environment.
+//! Configuration: every setting comes from the environment (and an optional `.env`), with defaults that
+//! let the server run with nothing but a reachable PostgreSQL (CONTRACT §10). `.env.example` documents each.
+//!
+//! Secrets (database and mail passwords, the OpenAI key, the Redis URL's password) never appear in
+//! `Debug` output or logs: [`Settings`] implements `Debug` by hand through [`redact_url`].
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use ipnet::IpNet;
+
+use crate::cv::ExtractionLimits;
+
+#[derive(Clone)]
+pub struct Settings {
+    pub database_url: String,
+    pub database_max_connections: u32,
+    pub listen_addr: SocketAddr,
+    /// CONTRACT §3: requests per client IP per 60 s window.
+    pub rate_limit_per_ip: u32,
+    /// Peers whose `X-Forwarded-For` / `X-Real-IP` are believed.
+    pub trusted_proxies: Vec<IpNet>,
+    /// With it, rate-limit counters live in Redis and hold across a fleet.
+    pub redis_url: Option<String>,
+    /// Prefix of every Redis key, so several deployments can share one Redis.
+    pub redis_key_prefix: String,
+    pub max_cv_bytes: u64,
+    pub storage_url: String,
+    pub mail_url: String,
+    pub mail_from: String,
+    pub rejection_email_delay: Duration,
+    pub scorer: ScorerKind,
+    pub openai_base_url: String,
+    pub openai_api_key: Option<String>,
+    pub openai_model: String,
+    pub openai_timeout: Duration,
+    pub extraction: ExtractionLimits,
+    /// The binary re-executed for CV extraction; the running executable unless set.
+    pub extractor_exe: Option<PathBuf>,
+    /// Where multipart CV uploads are spooled while a request is in flight.
+    pub spool_dir: PathBuf,
+    /// How often the background worker looks for due emails, re-scoring and deletions.
+    pub worker_interval: Duration,
+    pub log_format: LogFormat,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ScorerKind {
+    Builtin,
+    OpenAi,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+pub const DEFAULT_DATABASE_URL: &str = "postgres://postgres@127.0.0.1:5432/talqo";
+
+impl Settings {
+    /// Reads the process environment (after `.env`, which the CLI loads first).
+    pub fn from_env() -> anyhow::Result<Self> {
+        Self::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    /// Reads settings through `lookup`, so tests can build settings without touching the process environment.
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> anyhow::Result<Self> {
+        let var = |name: &str| lookup(name).filter(|v| !v.trim().is_empty());
+        let or = |name: &str, default: &str| var(name).unwrap_or_else(|| default.to_owned());
+        let parsed = |name: &str, default: &str| -> anyhow::Result<u64> {
+            let raw = or(name, default);
+            raw.trim()
+                .parse::<u64>()
+                .with_context(|| format!("{name} must be a whole number, got {raw:?}"))
+        };
+        let duration = |name: &str, default: &str| -> anyhow::Result<Duration> {
+            let raw = or(name, default);
+            parse_duration(&raw).with_context(|| format!("{name} is not a duration: {raw:?}"))
+        };
+
+        let listen_addr = or("LISTEN_ADDR", "127.0.0.1:8080");
+        let listen_addr = listen_addr
+            .parse()
+            .with_context(|| format!("LISTEN_ADDR must be an address like 127.0.0.1:8080, got {listen_addr:?}"))?;
+        let trusted_proxies = or("TRUSTED_PROXIES", "")
+            .split(',')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(parse_cidr)
+            .collect::<anyhow::Result<Vec<_>>>()?;
+        let scorer = match or("AI_SCORER", "builtin").to_ascii_lowercase().as_str() {
+            "builtin" => ScorerKind::Builtin,
+            "openai" => ScorerKind::OpenAi,
+            other => bail!("AI_SCORER must be builtin or openai, got {other:?}"),
+        };
+        let openai_api_key = var("OPENAI_API_KEY");
+        if scorer == ScorerKind::OpenAi && openai_api_key.is_none() {
+            bail!("AI_SCORER=openai needs OPENAI_API_KEY");
+        }
+        let log_format = match or("LOG_FORMAT", "text").to_ascii_lowercase().as_str() {
+            "text" => LogFormat::Text,
+            "json" => LogFormat::Json,
+            other => bail!("LOG_FORMAT must be text or json, got {other:?}"),
+        };
+        let rate_limit_per_ip = parsed("CAREER_API_RATE_LIMIT_PER_IP", "100")?;
+        if rate_limit_per_ip == 0 {
+            bail!("CAREER_API_RATE_LIMIT_PER_IP must be at least 1");
+        }
+        let max_cv_bytes = parsed("MAX_CV_BYTES", "10485760")?;
+        if max_cv_bytes == 0 {
+            bail!("MAX_CV_BYTES must be at least 1");
+        }
+        let defaults = ExtractionLimits::default();
+        let extraction = ExtractionLimits {
+            memory_bytes: parsed("EXTRACT_MEMORY_MB", &(defaults.memory_bytes >> 20).to_string())? << 20,
+            cpu_seconds: parsed("EXTRACT_CPU_SECONDS", &defaults.cpu_seconds.to_string())?,
+            wall_clock: duration("EXTRACT_TIMEOUT", &format!("{}s", defaults.wall_clock.as_secs()))?,
+            ..defaults
+        };
+
+        Ok(Settings {
+            database_url: or("DATABASE_URL", DEFAULT_DATABASE_URL),
+            database_max_connections: u32::try_from(parsed("DATABASE_MAX_CONNECTIONS", "20")?)
+                .context("DATABASE_MAX_CONNECTIONS is too large")?,
+            listen_addr,
+            rate_limit_per_ip: u32::try_from(rate_limit_per_ip)
+                .context("CAREER_API_RATE_LIMIT_PER_IP is too large")?,
+            trusted_proxies,
+            redis_url: var("REDIS_URL"),
+            redis_key_prefix: or("REDIS_KEY_PREFIX", "talqo"),
+            max_cv_bytes,
+            storage_url: or("STORAGE_URL", "file://./data"),
+            mail_url: or("MAIL_URL", "file://./data/mail"),
+            mail_from: or("MAIL_FROM", "Talqo <no-reply@localhost>"),
+            rejection_email_delay: duration("REJECTION_EMAIL_DELAY", "24h")?,
+            scorer,
+            openai_base_url: or("OPENAI_BASE_URL", "https://api.openai.com/v1"),
+            openai_api_key,
+            openai_model: or("OPENAI_MODEL", "gpt-4o-mini"),
+            openai_timeout: duration("OPENAI_TIMEOUT", "30s")?,
+            extraction,
+            extractor_exe: var("EXTRACTOR_EXE").map(PathBuf::from),
+            spool_dir: var("SPOOL_DIR").map(PathBuf::from).unwrap_or_else(std::env::temp_dir),
+            worker_interval: duration("WORKER_INTERVAL", "1s")?,
+            log_format,
+        })
+    }
+}
+
+impl fmt::Debug for Settings {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Settings")
+            .field("database_url", &redact_url(&self.database_url))
+            .field("database_max_connections", &self.database_max_connections)
+            .field("listen_addr", &self.listen_addr)
+            .field("rate_limit_per_ip", &self.rate_limit_per_ip)
+            .field("trusted_proxies", &self.trusted_proxies)
+            .field("redis_url", &self.redis_url.as_deref().map(redact_url))
+            .field("redis_key_prefix", &self.redis_key_prefix)
+            .field("max_cv_bytes", &self.max_cv_bytes)
+            .field("storage_url", &self.storage_url)
+            .field("mail_url", &redact_url(&self.mail_url))
+            .field("mail_from", &self.mail_from)
+            .field("rejection_email_delay", &self.rejection_email_delay)
+            .field("scorer", &self.scorer)
+            .field("openai_base_url", &self.openai_base_url)
+            .field("openai_api_key", &self.openai_api_key.as_ref().map(|_| "[redacted]"))
+            .field("openai_model", &self.openai_model)
+            .field("openai_timeout", &self.openai_timeout)
+            .field("extraction", &self.extraction)
+            .field("extractor_exe", &self.extractor_exe)
+            .field("spool_dir", &self.spool_dir)
+            .field("worker_interval", &self.worker_interval)
+            .field("log_format", &self.log_format)
+            .finish()
+    }
+}
+
+/// Hides the password of a URL such as `postgres://user:secret@host/db` → `postgres://user:[redacted]@host/db`.
+pub fn redact_url(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_owned();
+    };
+    let (authority, tail) = match rest.find('/') {
+        Some(i) => rest.split_at(i),
+        None => (rest, ""),
+    };
+    let Some((userinfo, host)) = authority.rsplit_once('@') else {
+        return url.to_owned();
+    };
+    match userinfo.split_once(':') {
+        Some((user, _password)) => format!("{scheme}://{user}:[redacted]@{host}{tail}"),
+        None => url.to_owned(),
+    }
+}
+
+/// `30s`, `15m`, `24h`, `2d`, or a plain number of seconds.
+pub fn parse_duration(raw: &str) -> anyhow::Result<Duration> {
+    let raw = raw.trim();
+    let split = raw.find(|c: char| !c.is_ascii_digit()).unwrap_or(raw.len());
+    let (number, unit) = raw.split_at(split);
+    let number: u64 = number.parse().context("expected a number followed by s, m, h or d")?;
+    let seconds = match unit.trim() {
+        "" | "s" => number,
+        "ms" => return Ok(Duration::from_millis(number)),
+        "m" => number * 60,
+        "h" => number * 3600,
+        "d" => number * 86_400,
+        other => bail!("unknown unit {other:?} (use s, m, h or d)"),
+    };
+    Ok(Duration::from_secs(seconds))
+}
+
+/// A CIDR (`10.0.0.0/8`) or a single address (`127.0.0.1`, a /32 or /128).
+fn parse_cidr(raw: &str) -> anyhow::Result<IpNet> {
+    if let Ok(net) = raw.parse::<IpNet>() {
+        return Ok(net);
+    }
+    let ip: std::net::IpAddr = raw
+        .parse()
+        .with_context(|| format!("TRUSTED_PROXIES: {raw:?} is neither a CIDR nor an IP address"))?;
+    Ok(IpNet::from(ip))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_accept_the_documented_units() {
+        assert_eq!(parse_duration("30s").unwrap(), Duration::from_secs(30));
+        assert_eq!(parse_duration("15m").unwrap(), Duration::from_secs(900));
+        assert_eq!(parse_duration("24h").unwrap(), Duration::from_secs(86_400));
+        assert_eq!(parse_duration("45").unwrap(), Duration::from_secs(45));
+        assert!(parse_duration("soon").is_err());
+        assert!(parse_duration("5y").is_err());
+    }
+
+    #[test]
+    fn passwords_are_redacted_from_urls() {
+        assert_eq!(
+            redact_url("postgres://app:s3cret@db:5432/talqo"),
+            "postgres://app:[redacted]@db:5432/talqo"
+        );
+        assert_eq!(redact_url("smtp://mail.example.com:25"), "smtp://mail.example.com:25");
+        assert_eq!(redact_url("redis://:pw@127.0.0.1/0"), "redis://:[redacted]@127.0.0.1/0");
+    }
+
+    #[test]
+    fn debug_output_never_shows_secrets() {
+        let settings = Settings::from_lookup(|name| match name {
+            "DATABASE_URL" => Some("postgres://app:dbpass@db/talqo".into()),
+            "MAIL_URL" => Some("smtp://u:mailpass@mx:587".into()),
+            "AI_SCORER" => Some("openai".into()),
+            "OPENAI_API_KEY" => Some("sk-supersecret".into()),
+            _ => None,
+        })
+        .unwrap();
+        let shown = format!("{settings:?}");
+        for secret in ["dbpass", "mailpass", "sk-supersecret"] {
+            assert!(!shown.contains(secret), "{secret} leaked in {shown}");
+        }
+    }
+
+    #[test]
+    fn defaults_need_nothing_but_postgres() {
+        let settings = Settings::from_lookup(|_| None).unwrap();
+        assert_eq!(settings.database_url, DEFAULT_DATABASE_URL);
+        assert_eq!(settings.listen_addr.to_string(), "127.0.0.1:8080");
+        assert_eq!(settings.rate_limit_per_ip, 100);
+        assert_eq!(settings.max_cv_bytes, 10 * 1024 * 1024);
+        assert_eq!(settings.storage_url, "file://./data");
+        assert_eq!(settings.mail_url, "file://./data/mail");
+        assert_eq!(settings.scorer, ScorerKind::Builtin);
+        assert_eq!(settings.rejection_email_delay, Duration::from_secs(86_400));
+    }
+
+    #[test]
+    fn trusted_proxies_take_cidrs_and_addresses() {
+        let settings = Settings::from_lookup(|name| {
+            (name == "TRUSTED_PROXIES").then(|| "10.0.0.0/8, 127.0.0.1,::1".to_owned())
+        })
+        .unwrap();
+        assert_eq!(settings.trusted_proxies.len(), 3);
+        assert!(Settings::from_lookup(|n| (n == "TRUSTED_PROXIES").then(|| "nope".into())).is_err());
+    }
+}

@@ -18,4 +18,5 @@ pub mod domain;
 pub mod http;
 pub mod mail;
 pub mod scoring;
+pub mod server;
 pub mod service;
