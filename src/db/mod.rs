@@ -1,1 +1,3 @@
 //! SQL, one module per table.
+
+pub mod outbox;
