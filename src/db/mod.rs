@@ -5,6 +5,7 @@ pub mod api_keys;
 pub mod api_logs;
 pub mod companies;
 pub mod job_offers;
+pub mod outbox;
 
 use std::str::FromStr;
 use std::time::Duration;

@@ -1,1 +1,105 @@
-//! Emails to candidates.
+//! Emails to candidates: what they say, how they leave (file or SMTP), and the outbox pass that sends them.
+//!
+//! CONTRACT §6 "Email": confirmation and rejection emails are outbox rows written in the application's
+//! transaction ([`crate::db::outbox::enqueue`]) and delivered by the background worker
+//! ([`deliver_due`], [`run_delivery_loop`]) with retries and backoff, each sent once.
+
+mod delivery;
+mod render;
+mod transport;
+
+pub use delivery::{DELIVERY_LEASE, deliver_due, retry_delay, run_delivery_loop};
+pub use render::{EmailContext, RenderedEmail, render_email};
+pub use transport::{DEFAULT_MAIL_URL, Mailer, mailer_from_url};
+
+/// The emails the server sends; stored in `email_outbox.kind`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum EmailKind {
+    /// The application was received (CONTRACT §6 "Creation").
+    Confirmation,
+    /// The application was turned down (CONTRACT §6 "Auto-reject").
+    Rejection,
+}
+
+impl EmailKind {
+    /// The value of `email_outbox.kind` (its CHECK constraint lists the same two).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Confirmation => "confirmation",
+            Self::Rejection => "rejection",
+        }
+    }
+
+    /// The kind stored as `value`, if it is one.
+    pub fn parse(value: &str) -> Option<Self> {
+        match value {
+            "confirmation" => Some(Self::Confirmation),
+            "rejection" => Some(Self::Rejection),
+            _ => None,
+        }
+    }
+}
+
+/// The language of the emails, per company (`companies.locale`); French unless told otherwise.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum Locale {
+    #[default]
+    Fr,
+    En,
+}
+
+impl Locale {
+    /// The value of `companies.locale`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Fr => "fr",
+            Self::En => "en",
+        }
+    }
+
+    /// `fr` or `en` (exactly, as the column's CHECK constraint stores them).
+    pub fn parse(value: &str) -> Option<Self> {
+        match value {
+            "fr" => Some(Self::Fr),
+            "en" => Some(Self::En),
+            _ => None,
+        }
+    }
+}
+
+/// What can go wrong with mail. The Display text never holds a password (MAIL_URL's is never echoed).
+#[derive(Debug, thiserror::Error)]
+pub enum MailError {
+    #[error("MAIL_URL is invalid: {0}")]
+    InvalidUrl(String),
+    #[error("MAIL_FROM is not a valid mailbox: {0}")]
+    InvalidFrom(String),
+    #[error("the recipient is not a valid address: {0}")]
+    InvalidRecipient(String),
+    #[error("the email could not be built: {0}")]
+    Build(String),
+    #[error("the email could not be sent: {0}")]
+    Send(String),
+    #[error("the email was not sent within {0:?}")]
+    SendTimeout(std::time::Duration),
+    #[error("the outbox could not be read or updated: {0}")]
+    Database(#[from] sqlx::Error),
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kinds_and_locales_round_trip_through_their_stored_values() {
+        for kind in [EmailKind::Confirmation, EmailKind::Rejection] {
+            assert_eq!(EmailKind::parse(kind.as_str()), Some(kind));
+        }
+        for locale in [Locale::Fr, Locale::En] {
+            assert_eq!(Locale::parse(locale.as_str()), Some(locale));
+        }
+        assert_eq!(EmailKind::parse("reminder"), None);
+        assert_eq!(Locale::parse("de"), None);
+        assert_eq!(Locale::default(), Locale::Fr);
+    }
+}
