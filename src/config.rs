@@ -83,9 +83,9 @@ impl Settings {
         };
 
         let listen_addr = or("LISTEN_ADDR", "127.0.0.1:8080");
-        let listen_addr = listen_addr
-            .parse()
-            .with_context(|| format!("LISTEN_ADDR must be an address like 127.0.0.1:8080, got {listen_addr:?}"))?;
+        let listen_addr = listen_addr.parse().with_context(|| {
+            format!("LISTEN_ADDR must be an address like 127.0.0.1:8080, got {listen_addr:?}")
+        })?;
         let trusted_proxies = or("TRUSTED_PROXIES", "")
             .split(',')
             .map(str::trim)
@@ -116,9 +116,15 @@ impl Settings {
         }
         let defaults = ExtractionLimits::default();
         let extraction = ExtractionLimits {
-            memory_bytes: parsed("EXTRACT_MEMORY_MB", &(defaults.memory_bytes >> 20).to_string())? << 20,
+            memory_bytes: parsed(
+                "EXTRACT_MEMORY_MB",
+                &(defaults.memory_bytes >> 20).to_string(),
+            )? << 20,
             cpu_seconds: parsed("EXTRACT_CPU_SECONDS", &defaults.cpu_seconds.to_string())?,
-            wall_clock: duration("EXTRACT_TIMEOUT", &format!("{}s", defaults.wall_clock.as_secs()))?,
+            wall_clock: duration(
+                "EXTRACT_TIMEOUT",
+                &format!("{}s", defaults.wall_clock.as_secs()),
+            )?,
             ..defaults
         };
 
@@ -144,7 +150,9 @@ impl Settings {
             openai_timeout: duration("OPENAI_TIMEOUT", "30s")?,
             extraction,
             extractor_exe: var("EXTRACTOR_EXE").map(PathBuf::from),
-            spool_dir: var("SPOOL_DIR").map(PathBuf::from).unwrap_or_else(std::env::temp_dir),
+            spool_dir: var("SPOOL_DIR")
+                .map(PathBuf::from)
+                .unwrap_or_else(std::env::temp_dir),
             worker_interval: duration("WORKER_INTERVAL", "1s")?,
             log_format,
         })
@@ -168,7 +176,10 @@ impl fmt::Debug for Settings {
             .field("rejection_email_delay", &self.rejection_email_delay)
             .field("scorer", &self.scorer)
             .field("openai_base_url", &self.openai_base_url)
-            .field("openai_api_key", &self.openai_api_key.as_ref().map(|_| "[redacted]"))
+            .field(
+                "openai_api_key",
+                &self.openai_api_key.as_ref().map(|_| "[redacted]"),
+            )
             .field("openai_model", &self.openai_model)
             .field("openai_timeout", &self.openai_timeout)
             .field("extraction", &self.extraction)
@@ -203,7 +214,9 @@ pub fn parse_duration(raw: &str) -> anyhow::Result<Duration> {
     let raw = raw.trim();
     let split = raw.find(|c: char| !c.is_ascii_digit()).unwrap_or(raw.len());
     let (number, unit) = raw.split_at(split);
-    let number: u64 = number.parse().context("expected a number followed by s, m, h or d")?;
+    let number: u64 = number
+        .parse()
+        .context("expected a number followed by s, m, h or d")?;
     let seconds = match unit.trim() {
         "" | "s" => number,
         "ms" => return Ok(Duration::from_millis(number)),
@@ -246,8 +259,14 @@ mod tests {
             redact_url("postgres://app:s3cret@db:5432/talqo"),
             "postgres://app:[redacted]@db:5432/talqo"
         );
-        assert_eq!(redact_url("smtp://mail.example.com:25"), "smtp://mail.example.com:25");
-        assert_eq!(redact_url("redis://:pw@127.0.0.1/0"), "redis://:[redacted]@127.0.0.1/0");
+        assert_eq!(
+            redact_url("smtp://mail.example.com:25"),
+            "smtp://mail.example.com:25"
+        );
+        assert_eq!(
+            redact_url("redis://:pw@127.0.0.1/0"),
+            "redis://:[redacted]@127.0.0.1/0"
+        );
     }
 
     #[test]
@@ -286,6 +305,8 @@ mod tests {
         })
         .unwrap();
         assert_eq!(settings.trusted_proxies.len(), 3);
-        assert!(Settings::from_lookup(|n| (n == "TRUSTED_PROXIES").then(|| "nope".into())).is_err());
+        assert!(
+            Settings::from_lookup(|n| (n == "TRUSTED_PROXIES").then(|| "nope".into())).is_err()
+        );
     }
 }

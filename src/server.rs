@@ -20,7 +20,8 @@ pub async fn run(
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
-    let db = db::connect_and_migrate(&settings.database_url, settings.database_max_connections).await?;
+    let db =
+        db::connect_and_migrate(&settings.database_url, settings.database_max_connections).await?;
     run_with_pool(settings, db, listener, shutdown).await
 }
 
@@ -31,7 +32,9 @@ pub async fn run_with_pool(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
     let rate_limiter = match &settings.redis_url {
-        Some(url) => RateLimiter::redis(settings.rate_limit_per_ip, url, &settings.redis_key_prefix).await?,
+        Some(url) => {
+            RateLimiter::redis(settings.rate_limit_per_ip, url, &settings.redis_key_prefix).await?
+        }
         None => RateLimiter::in_memory(settings.rate_limit_per_ip),
     };
     let (api_log, api_log_writer) = api_log::spawn_writer(db.clone());
@@ -41,10 +44,14 @@ pub async fn run_with_pool(
         trusted_proxies: settings.trusted_proxies.clone().into(),
         api_log,
     };
-    let address = listener.local_addr().context("reading the listening address")?;
+    let address = listener
+        .local_addr()
+        .context("reading the listening address")?;
     tracing::info!(%address, "serving");
 
-    http::serve(listener, state, shutdown).await.context("serving HTTP")?;
+    http::serve(listener, state, shutdown)
+        .await
+        .context("serving HTTP")?;
 
     // Every request is done and every queue sender is gone: the writer drains the queue and ends.
     tracing::info!("shutting down: flushing the API log");

@@ -46,7 +46,11 @@ pub struct CompanyChanges<'a> {
     pub locale: Option<&'a str>,
 }
 
-pub async fn update(db: &PgPool, id: Uuid, changes: &CompanyChanges<'_>) -> sqlx::Result<Option<Company>> {
+pub async fn update(
+    db: &PgPool,
+    id: Uuid,
+    changes: &CompanyChanges<'_>,
+) -> sqlx::Result<Option<Company>> {
     sqlx::query_as(&format!(
         "UPDATE companies SET
              name = COALESCE($2, name),

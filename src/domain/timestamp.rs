@@ -42,7 +42,10 @@ mod tests {
 
     #[test]
     fn parses_dates_and_datetimes() {
-        assert_eq!(format(&parse_date_or_datetime("2024-01-15").unwrap()), "2024-01-15T00:00:00Z");
+        assert_eq!(
+            format(&parse_date_or_datetime("2024-01-15").unwrap()),
+            "2024-01-15T00:00:00Z"
+        );
         assert_eq!(
             format(&parse_date_or_datetime("2024-01-15T10:00:00+02:00").unwrap()),
             "2024-01-15T08:00:00Z"

@@ -11,7 +11,9 @@ use super::AppState;
 use super::error::ApiError;
 
 pub fn router() -> Router<AppState> {
-    Router::new().route("/healthz", get(healthz)).route("/readyz", get(readyz))
+    Router::new()
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
 }
 
 async fn healthz() -> Json<Value> {
@@ -23,7 +25,10 @@ async fn readyz(State(state): State<AppState>) -> Result<Json<Value>, ApiError> 
         Ok(_) => Ok(Json(json!({"status": "success", "data": {"ready": true}}))),
         Err(error) => {
             tracing::warn!(%error, "readiness check: database unreachable");
-            Err(ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "Database unavailable"))
+            Err(ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "Database unavailable",
+            ))
         }
     }
 }

@@ -91,7 +91,9 @@ pub async fn get_job_offer(
         .await?
         .ok_or_else(|| ApiError::not_found("Job offer not found"))?;
     if offer.company_id != caller.company_id {
-        return Err(ApiError::forbidden("Job offer does not belong to your company"));
+        return Err(ApiError::forbidden(
+            "Job offer does not belong to your company",
+        ));
     }
     Ok(Json(Success::new(offer)))
 }

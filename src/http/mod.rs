@@ -50,11 +50,20 @@ pub fn router(state: AppState) -> Router {
     // Under /api: unknown paths answer 404 without asking for a key, but still count and are logged.
     let career_site = Router::new()
         .merge(job_offers::router())
-        .route_layer(middleware::from_fn_with_state(state.clone(), auth::require_api_key))
+        .route_layer(middleware::from_fn_with_state(
+            state.clone(),
+            auth::require_api_key,
+        ))
         .fallback(unknown_route)
         .layer(CatchPanicLayer::custom(panic_response))
-        .layer(middleware::from_fn_with_state(state.clone(), api_log::record_request))
-        .layer(middleware::from_fn_with_state(state.clone(), rate_limit::limit_by_client_ip));
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            api_log::record_request,
+        ))
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            rate_limit::limit_by_client_ip,
+        ));
 
     Router::new()
         .nest("/api", career_site)
@@ -89,9 +98,12 @@ pub async fn serve(
     state: AppState,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, router(state).into_make_service_with_connect_info::<SocketAddr>())
-        .with_graceful_shutdown(shutdown)
-        .await
+    axum::serve(
+        listener,
+        router(state).into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown)
+    .await
 }
 
 async fn unknown_route() -> ApiError {
@@ -105,7 +117,10 @@ fn panic_response(panic: Box<dyn Any + Send + 'static>) -> Response {
         .or_else(|| panic.downcast_ref::<String>().cloned())
         .unwrap_or_default();
     tracing::error!(panic = %detail, "a request handler panicked");
-    error_response(StatusCode::INTERNAL_SERVER_ERROR, "Internal server error".to_owned())
+    error_response(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "Internal server error".to_owned(),
+    )
 }
 
 /// CONTRACT §1: no plain-text or HTML error ever leaves the server. Anything below our handlers that

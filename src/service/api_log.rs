@@ -38,7 +38,10 @@ impl ApiLogQueue {
 /// Starts the writer. It ends once every [`ApiLogQueue`] clone is dropped and the queue is written out.
 pub fn spawn_writer(db: PgPool) -> (ApiLogQueue, JoinHandle<()>) {
     let (sender, receiver) = mpsc::channel(QUEUE_CAPACITY);
-    let queue = ApiLogQueue { sender, dropped: Arc::new(AtomicU64::new(0)) };
+    let queue = ApiLogQueue {
+        sender,
+        dropped: Arc::new(AtomicU64::new(0)),
+    };
     (queue, tokio::spawn(write_batches(db, receiver)))
 }
 

@@ -1,0 +1,11 @@
+//! The career-site API over real HTTP against real PostgreSQL: one fresh database and server per test.
+
+#[path = "../common/mod.rs"]
+mod common;
+
+mod api_logs;
+mod auth;
+mod envelope;
+mod job_offers;
+mod rate_limit;
+mod serving;
