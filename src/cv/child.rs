@@ -65,12 +65,18 @@ pub fn run_extraction_child(args: &[OsString]) -> ExitCode {
                 .map(|s| (*s).to_owned())
                 .or_else(|| payload.downcast_ref::<String>().cloned())
                 .unwrap_or_default();
-            return fail(EXIT_PANICKED, &format!("the {format} parser panicked: {detail}"));
+            return fail(
+                EXIT_PANICKED,
+                &format!("the {format} parser panicked: {detail}"),
+            );
         }
     };
 
     let mut stdout = std::io::stdout().lock();
-    match stdout.write_all(text.as_bytes()).and_then(|()| stdout.flush()) {
+    match stdout
+        .write_all(text.as_bytes())
+        .and_then(|()| stdout.flush())
+    {
         Ok(()) => ExitCode::SUCCESS,
         Err(_) => fail(EXIT_OUTPUT_FAILED, "could not write the text"),
     }
@@ -81,7 +87,10 @@ fn parse_arguments(args: &[OsString]) -> Result<(CvFormat, PathBuf), String> {
     let [format, path] = args else {
         return Err(USAGE.to_owned());
     };
-    let format = format.to_str().and_then(CvFormat::from_name).ok_or_else(|| USAGE.to_owned())?;
+    let format = format
+        .to_str()
+        .and_then(CvFormat::from_name)
+        .ok_or_else(|| USAGE.to_owned())?;
     Ok((format, PathBuf::from(path)))
 }
 

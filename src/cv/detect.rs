@@ -94,11 +94,7 @@ struct CentralDirectory {
 
 /// Whether the archive's central directory holds an entry whose raw name is exactly `wanted`.
 /// `Err` means the archive structure is unreadable.
-fn zip_central_directory_names(
-    file: &mut File,
-    file_len: u64,
-    wanted: &[u8],
-) -> io::Result<bool> {
+fn zip_central_directory_names(file: &mut File, file_len: u64, wanted: &[u8]) -> io::Result<bool> {
     let directory = locate_central_directory(file, file_len)?;
 
     // Self-extracting stubs or other prepended bytes shift every offset; the directory then
@@ -115,7 +111,9 @@ fn zip_central_directory_names(
             return Ok(found);
         }
     }
-    Err(invalid_zip("no central directory header where the end record points"))
+    Err(invalid_zip(
+        "no central directory header where the end record points",
+    ))
 }
 
 /// Reads the end-of-central-directory record (and its ZIP64 counterpart when there is one).
@@ -131,7 +129,8 @@ fn locate_central_directory(file: &mut File, file_len: u64) -> io::Result<Centra
     // The last signature whose comment length reaches exactly the end of the file is the real
     // record; a signature inside the comment or the data would not line up. Failing that, accept
     // trailing bytes after the comment, as common readers do.
-    let record_end = |i: usize| read_u16(&tail, i + 20).map(|c| i + EOCD_LEN as usize + usize::from(c));
+    let record_end =
+        |i: usize| read_u16(&tail, i + 20).map(|c| i + EOCD_LEN as usize + usize::from(c));
     let signatures = || {
         (0..=tail.len().saturating_sub(EOCD_LEN as usize))
             .rev()
@@ -158,8 +157,8 @@ fn locate_central_directory(file: &mut File, file_len: u64) -> io::Result<Centra
     if let Some(locator_at) = locator_at
         && tail.get(locator_at..locator_at + 4) == Some(&ZIP64_EOCD_LOCATOR[..])
     {
-        let zip64_eocd_at = read_u64(&tail, locator_at + 8)
-            .ok_or_else(|| invalid_zip("short ZIP64 locator"))?;
+        let zip64_eocd_at =
+            read_u64(&tail, locator_at + 8).ok_or_else(|| invalid_zip("short ZIP64 locator"))?;
         let locator_in_file = tail_start + locator_at as u64;
         if zip64_eocd_at >= locator_in_file {
             return Err(invalid_zip("ZIP64 end record after its locator"));
@@ -219,7 +218,10 @@ fn scan_central_directory(
             if name == wanted {
                 return Ok(Some(true));
             }
-            io::copy(&mut (&mut reader).take(extra_len + comment_len), &mut io::sink())?;
+            io::copy(
+                &mut (&mut reader).take(extra_len + comment_len),
+                &mut io::sink(),
+            )?;
         } else {
             // Skipping by seeking keeps long names and extra fields out of memory.
             let skip = name_len + extra_len + comment_len;
@@ -283,17 +285,26 @@ mod tests {
 
     #[test]
     fn pdf_header_after_1000_nul_bytes_is_pdf() {
-        assert_eq!(detect("bad/synth_pdf_garbage-1k-before-header.pdf").unwrap(), CvFormat::Pdf);
+        assert_eq!(
+            detect("bad/synth_pdf_garbage-1k-before-header.pdf").unwrap(),
+            CvFormat::Pdf
+        );
     }
 
     #[test]
     fn pdf_header_after_a_bom_is_pdf() {
-        assert_eq!(detect("bad/pdf_magic_bom-before-header.pdf").unwrap(), CvFormat::Pdf);
+        assert_eq!(
+            detect("bad/pdf_magic_bom-before-header.pdf").unwrap(),
+            CvFormat::Pdf
+        );
     }
 
     #[test]
     fn a_header_only_pdf_is_still_detected_as_pdf() {
-        assert_eq!(detect("bad/synth_pdf_header-only.pdf").unwrap(), CvFormat::Pdf);
+        assert_eq!(
+            detect("bad/synth_pdf_header-only.pdf").unwrap(),
+            CvFormat::Pdf
+        );
     }
 
     #[test]
@@ -303,7 +314,10 @@ mod tests {
         let mut bytes = vec![b' '; PDF_MAGIC_WINDOW - PDF_MAGIC.len() + 1];
         bytes.extend_from_slice(b"%PDF-1.4\n");
         std::fs::write(&path, &bytes).unwrap();
-        assert!(matches!(detect_cv_format(&path), Err(CvRejection::Unsupported)));
+        assert!(matches!(
+            detect_cv_format(&path),
+            Err(CvRejection::Unsupported)
+        ));
 
         bytes.remove(0);
         std::fs::write(&path, &bytes).unwrap();
@@ -330,7 +344,12 @@ mod tests {
     fn every_corpus_docx_folder_file_is_docx() {
         for entry in std::fs::read_dir(corpus("docx")).unwrap() {
             let path = entry.unwrap().path();
-            assert_eq!(detect_cv_format(&path).unwrap(), CvFormat::Docx, "{}", path.display());
+            assert_eq!(
+                detect_cv_format(&path).unwrap(),
+                CvFormat::Docx,
+                "{}",
+                path.display()
+            );
         }
     }
 
@@ -340,7 +359,12 @@ mod tests {
             for entry in std::fs::read_dir(corpus(folder)).unwrap() {
                 let path = entry.unwrap().path();
                 if path.extension().is_some_and(|e| e == "pdf") {
-                    assert_eq!(detect_cv_format(&path).unwrap(), CvFormat::Pdf, "{}", path.display());
+                    assert_eq!(
+                        detect_cv_format(&path).unwrap(),
+                        CvFormat::Pdf,
+                        "{}",
+                        path.display()
+                    );
                 }
             }
         }
@@ -393,7 +417,10 @@ mod tests {
         let path = dir.path().join("cv.pdf");
         std::fs::write(&path, "Jane Doe, engineer").unwrap();
         let rejection = detect_cv_format(&path).unwrap_err();
-        assert_eq!(rejection.to_string(), "unsupported file format (expected PDF or DOCX)");
+        assert_eq!(
+            rejection.to_string(),
+            "unsupported file format (expected PDF or DOCX)"
+        );
     }
 
     #[test]
@@ -418,7 +445,30 @@ mod tests {
         ] {
             let started = Instant::now();
             assert_eq!(detect(name).unwrap(), CvFormat::Docx, "{name}");
-            assert!(started.elapsed() < Duration::from_secs(5), "{name} took {:?}", started.elapsed());
+            assert!(
+                started.elapsed() < Duration::from_secs(5),
+                "{name} took {:?}",
+                started.elapsed()
+            );
+        }
+    }
+
+    #[test]
+    fn the_directory_scan_agrees_with_the_zip_crate_on_every_corpus_zip() {
+        for folder in ["cv", "docx", "bad"] {
+            for entry in std::fs::read_dir(corpus(folder)).unwrap() {
+                let path = entry.unwrap().path();
+                let bytes = std::fs::read(&path).unwrap();
+                if !bytes.starts_with(&ZIP_LOCAL_HEADER) {
+                    continue;
+                }
+                let zip_crate_finds_it = zip::ZipArchive::new(std::io::Cursor::new(bytes))
+                    .ok()
+                    .and_then(|archive| archive.index_for_name_raw(DOCX_MAIN_PART))
+                    .is_some();
+                let detected = matches!(detect_cv_format(&path), Ok(CvFormat::Docx));
+                assert_eq!(detected, zip_crate_finds_it, "{}", path.display());
+            }
         }
     }
 

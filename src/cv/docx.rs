@@ -86,7 +86,11 @@ pub fn extract_docx_text(path: &Path, max_chars: usize) -> Result<String, DocxEr
             order.push((part.to_owned(), false));
         }
     }
-    order.extend(parts_named("word/footer").into_iter().map(|name| (name, false)));
+    order.extend(
+        parts_named("word/footer")
+            .into_iter()
+            .map(|name| (name, false)),
+    );
 
     let mut text = TextSink::new(max_chars);
     let mut budget = MAX_INFLATED_BYTES;
@@ -121,7 +125,9 @@ fn read_part_text<R: Read + io::Seek>(
     let mut capped = BudgetedRead::new(part, *budget);
     let result = collect_wordprocessing_text(BufReader::new(&mut capped), text);
     if capped.exceeded {
-        return Err(DocxError::InflatedTooLarge { max: MAX_INFLATED_BYTES });
+        return Err(DocxError::InflatedTooLarge {
+            max: MAX_INFLATED_BYTES,
+        });
     }
     *budget = budget.saturating_sub(capped.consumed);
     result
@@ -138,7 +144,12 @@ struct BudgetedRead<R> {
 
 impl<R: Read> BudgetedRead<R> {
     fn new(inner: R, budget: u64) -> Self {
-        Self { inner: inner.take(budget.saturating_add(1)), budget, consumed: 0, exceeded: false }
+        Self {
+            inner: inner.take(budget.saturating_add(1)),
+            budget,
+            consumed: 0,
+            exceeded: false,
+        }
     }
 }
 
@@ -166,7 +177,11 @@ struct TextSink {
 
 impl TextSink {
     fn new(max_chars: usize) -> Self {
-        Self { text: String::new(), chars: 0, max_chars }
+        Self {
+            text: String::new(),
+            chars: 0,
+            max_chars,
+        }
     }
 
     fn push_str(&mut self, s: &str) {
@@ -216,12 +231,14 @@ fn collect_wordprocessing_text<B: io::BufRead>(
     let mut tab_stops_depth = 0usize;
 
     loop {
-        let event = reader.read_event_into(&mut buf).map_err(|error| match error {
-            quick_xml::Error::Io(io_error) => {
-                DocxError::Io(io::Error::new(io_error.kind(), io_error.to_string()))
-            }
-            other => DocxError::Xml(other),
-        })?;
+        let event = reader
+            .read_event_into(&mut buf)
+            .map_err(|error| match error {
+                quick_xml::Error::Io(io_error) => {
+                    DocxError::Io(io::Error::new(io_error.kind(), io_error.to_string()))
+                }
+                other => DocxError::Xml(other),
+            })?;
         match event {
             Event::Start(element) => match element.local_name().as_ref() {
                 "Fallback" => fallback_depth += 1,
@@ -323,7 +340,8 @@ mod tests {
 
     #[test]
     fn predefined_entities_and_character_references_resolve() {
-        let xml = "<w:p><w:r><w:t>R&amp;D &lt;3 &#233;t&#xE9; &quot;x&quot; &apos;</w:t></w:r></w:p>";
+        let xml =
+            "<w:p><w:r><w:t>R&amp;D &lt;3 &#233;t&#xE9; &quot;x&quot; &apos;</w:t></w:r></w:p>";
         assert_eq!(text_of_xml(xml), "R&D <3 été \"x\" '\n");
     }
 
@@ -352,8 +370,7 @@ mod tests {
 
     #[test]
     fn headers_footers_and_footnotes_are_included() {
-        let text =
-            extract_docx_text(&corpus("docx/pydocx_header-footer.docx"), 200_000).unwrap();
+        let text = extract_docx_text(&corpus("docx/pydocx_header-footer.docx"), 200_000).unwrap();
         assert!(!text.trim().is_empty());
         let footnotes = extract_docx_text(&corpus("docx/tika_footnotes.docx"), 200_000).unwrap();
         assert!(!footnotes.trim().is_empty());
@@ -372,14 +389,20 @@ mod tests {
             &corpus("bad/synth_docx_zipbomb-document-xml-1GiB.docx"),
             200_000,
         );
-        assert!(matches!(result, Err(DocxError::InflatedTooLarge { .. })), "{result:?}");
+        assert!(
+            matches!(result, Err(DocxError::InflatedTooLarge { .. })),
+            "{result:?}"
+        );
         assert!(started.elapsed() < Duration::from_secs(30));
     }
 
     #[test]
     fn too_many_entries_are_refused() {
         let result = extract_docx_text(&corpus("bad/synth_docx_20000-entries.docx"), 200_000);
-        assert!(matches!(result, Err(DocxError::TooManyEntries { .. })), "{result:?}");
+        assert!(
+            matches!(result, Err(DocxError::TooManyEntries { .. })),
+            "{result:?}"
+        );
     }
 
     #[test]
@@ -392,7 +415,10 @@ mod tests {
     #[test]
     fn a_missing_main_part_is_an_error() {
         let result = extract_docx_text(&corpus("bad/synth_docx_no-document-xml.docx"), 200_000);
-        assert!(matches!(result, Err(DocxError::MissingMainPart)), "{result:?}");
+        assert!(
+            matches!(result, Err(DocxError::MissingMainPart)),
+            "{result:?}"
+        );
     }
 
     #[test]

@@ -89,9 +89,16 @@ impl CvExtractor {
         Self { exe, limits, slots }
     }
 
-    /// An extractor that re-executes the running binary.
+    /// An extractor that re-executes the running binary. On Linux that is `/proc/self/exe`,
+    /// which stays the running image even after the file on disk is replaced by an upgrade.
     pub fn for_current_exe(limits: ExtractionLimits) -> io::Result<Self> {
-        Ok(Self::new(std::env::current_exe()?, limits))
+        let own_image = Path::new("/proc/self/exe");
+        let exe = if cfg!(target_os = "linux") && own_image.exists() {
+            own_image.to_path_buf()
+        } else {
+            std::env::current_exe()?
+        };
+        Ok(Self::new(exe, limits))
     }
 
     pub fn limits(&self) -> &ExtractionLimits {
@@ -101,7 +108,7 @@ impl CvExtractor {
     /// Extracts the text of the CV at `path`, already detected as `format`. The text is
     /// normalised (see [`normalize_extracted_text`]) and at most `max_chars` long; empty text is
     /// [`ExtractionError::NoText`].
-    #[tracing::instrument(skip(self), fields(format = format.as_str()))]
+    #[tracing::instrument(skip(self, format), fields(format = format.as_str()))]
     pub async fn extract(&self, path: &Path, format: CvFormat) -> Result<String, ExtractionError> {
         // The semaphore is never closed, so acquiring cannot fail; a closed one would only mean
         // shutting down, and running without a slot is then harmless.
@@ -110,7 +117,11 @@ impl CvExtractor {
         let result = self.run_child(path, format).await;
         let elapsed_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
         match &result {
-            Ok(text) => tracing::debug!(chars = text.chars().count(), elapsed_ms, "CV text extracted"),
+            Ok(text) => tracing::debug!(
+                chars = text.chars().count(),
+                elapsed_ms,
+                "CV text extracted"
+            ),
             Err(error) => tracing::warn!(%error, elapsed_ms, "CV text extraction failed"),
         }
         result
@@ -245,7 +256,10 @@ pub async fn extract_file(
     path: &Path,
     max_bytes: u64,
 ) -> Result<(CvFormat, String), CvTextError> {
-    let len = tokio::fs::metadata(path).await.map_err(CvTextError::Io)?.len();
+    let len = tokio::fs::metadata(path)
+        .await
+        .map_err(CvTextError::Io)?
+        .len();
     if len > max_bytes {
         return Err(CvTextError::TooLarge { max_bytes });
     }
@@ -263,9 +277,14 @@ mod tests {
 
     #[test]
     fn a_successful_exit_with_text_is_normalised() {
-        let text =
-            interpret_exit(ExitStatus::from_raw(0), b" a \0\n\n\n b ".to_vec(), false, b"", 100)
-                .unwrap();
+        let text = interpret_exit(
+            ExitStatus::from_raw(0),
+            b" a \0\n\n\n b ".to_vec(),
+            false,
+            b"",
+            100,
+        )
+        .unwrap();
         assert_eq!(text, "a\n\nb");
     }
 
@@ -295,9 +314,14 @@ mod tests {
     #[test]
     fn a_failure_exit_carries_the_first_stderr_line() {
         let failed = ExitStatus::from_raw(1 << 8);
-        let error =
-            interpret_exit(failed, Vec::new(), false, b"\nPDF error: bad xref\nmore\n", 100)
-                .unwrap_err();
+        let error = interpret_exit(
+            failed,
+            Vec::new(),
+            false,
+            b"\nPDF error: bad xref\nmore\n",
+            100,
+        )
+        .unwrap_err();
         assert_eq!(error.to_string(), "extraction failed: PDF error: bad xref");
     }
 

@@ -1,7 +1,10 @@
 //! Clean-up of extracted CV text: one shape of text for the scorer and for storage, whatever the
 //! parser produced.
 
+use unicode_normalization::UnicodeNormalization;
+
 /// Normalises extracted text and truncates it to `max_chars` characters:
+/// - Unicode NFC, so `e` + combining acute (as some PDFs encode it) reads as `é`;
 /// - line breaks unified to `\n` (`\r\n`, `\r`, form feed, vertical tab, U+2028/U+2029);
 /// - NUL and the byte-order mark dropped, other control characters (except `\n` and `\t`)
 ///   replaced by a space, so nothing downstream (PostgreSQL text, JSON, a prompt) chokes on them;
@@ -13,7 +16,7 @@
 /// trust the child's output.
 pub(crate) fn normalize_extracted_text(raw: &str, max_chars: usize) -> String {
     let mut cleaned = String::with_capacity(raw.len().min(max_chars.saturating_mul(4)));
-    let mut chars = raw.chars().peekable();
+    let mut chars = raw.nfc().peekable();
     while let Some(c) = chars.next() {
         match c {
             '\r' => {
@@ -81,13 +84,24 @@ mod tests {
     #[test]
     fn control_characters_are_removed_or_replaced() {
         assert_eq!(normalize_extracted_text("a\0b\u{1}c\u{7f}d", 100), "ab c d");
-        assert_eq!(normalize_extracted_text("\u{FEFF}name\tvalue", 100), "name\tvalue");
+        assert_eq!(
+            normalize_extracted_text("\u{FEFF}name\tvalue", 100),
+            "name\tvalue"
+        );
     }
 
     #[test]
     fn line_breaks_are_unified_and_blank_runs_collapsed() {
         let raw = "  Jane Doe  \r\n\r\n\r\n\n\x0cEngineer   at   Acme\rParis\n\n\n";
-        assert_eq!(normalize_extracted_text(raw, 100), "Jane Doe\n\nEngineer at Acme\nParis");
+        assert_eq!(
+            normalize_extracted_text(raw, 100),
+            "Jane Doe\n\nEngineer at Acme\nParis"
+        );
+    }
+
+    #[test]
+    fn combining_marks_are_composed() {
+        assert_eq!(normalize_extracted_text("E\u{301}lodie", 100), "Élodie");
     }
 
     #[test]
