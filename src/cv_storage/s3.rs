@@ -273,6 +273,7 @@ impl CvStorage for S3Storage {
         if let Err(error) = streamed {
             // Only a started multipart upload holds anything on the server. Failing to abort it is
             // not the caller's error: a lifecycle rule for incomplete uploads reclaims the parts.
+            // (`abort` panics after `shutdown`, which has not been called on this path.)
             if let Err(abort_error) = upload.abort().await {
                 tracing::warn!(error = %abort_error, "could not abort the multipart upload");
             }
