@@ -248,10 +248,11 @@ async fn run(command: Command, settings: Settings) -> anyhow::Result<Option<serd
 }
 
 async fn serve(settings: Settings) -> anyhow::Result<()> {
+    let shutdown = crate::server::shutdown_signal()?;
     let listener = tokio::net::TcpListener::bind(settings.listen_addr)
         .await
         .with_context(|| format!("cannot listen on {} (LISTEN_ADDR)", settings.listen_addr))?;
-    crate::server::run(settings, listener, crate::server::shutdown_signal()).await
+    crate::server::run(settings, listener, shutdown).await
 }
 
 fn company_json(company: &Company) -> serde_json::Value {
