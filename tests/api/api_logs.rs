@@ -2,6 +2,18 @@
 
 use crate::common::{TestApp, test_settings};
 
+/// company_id, api_key_id, method, endpoint, status_code, latency_ms, ip, user_agent
+type LogRow = (
+    Option<uuid::Uuid>,
+    Option<uuid::Uuid>,
+    String,
+    String,
+    i16,
+    i32,
+    Option<String>,
+    Option<String>,
+);
+
 #[tokio::test]
 async fn requests_are_logged_with_company_key_status_and_client() {
     let app = TestApp::spawn_with(test_settings(&[("CAREER_API_RATE_LIMIT_PER_IP", "3")])).await;
@@ -28,7 +40,7 @@ async fn requests_are_logged_with_company_key_status_and_client() {
     );
 
     assert_eq!(app.api_logs_eventually(3).await, 3);
-    let rows: Vec<(Option<uuid::Uuid>, Option<uuid::Uuid>, String, String, i16, i32, Option<String>, Option<String>)> = sqlx::query_as(
+    let rows: Vec<LogRow> = sqlx::query_as(
         "SELECT company_id, api_key_id, method, endpoint, status_code, latency_ms, host(ip), user_agent
          FROM api_logs ORDER BY id",
     )
