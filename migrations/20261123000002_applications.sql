@@ -1,6 +1,10 @@
 -- Applications: candidates, their applications, the pipeline's steps, the email outbox,
 -- and the bookkeeping that keeps intake race-free and object storage tidy.
 
+-- An application's candidate and offer belong to the same company: the composite foreign keys on
+-- job_applications below rely on these.
+ALTER TABLE job_offers ADD CONSTRAINT job_offers_company_id_key UNIQUE (company_id, id);
+
 -- One candidate per identity and company (CONTRACT §6): the identity columns hold the email and
 -- names lowercased with accents stripped, computed by the server (src/domain/candidate.rs).
 CREATE TABLE candidates (
@@ -29,15 +33,17 @@ CREATE TABLE candidates (
         AND identity_last_name = lower(identity_last_name)),
     CONSTRAINT candidates_names_present CHECK (
         btrim(first_name) <> '' AND btrim(last_name) <> '' AND btrim(email) <> ''),
-    CONSTRAINT candidates_cv_size_positive CHECK (cv_size_bytes > 0)
+    CONSTRAINT candidates_cv_size_positive CHECK (cv_size_bytes > 0),
+    CONSTRAINT candidates_company_id_key UNIQUE (company_id, id)
 );
 CREATE TRIGGER candidates_updated_at BEFORE UPDATE ON candidates
     FOR EACH ROW EXECUTE FUNCTION set_updated_at();
 
 CREATE TABLE job_applications (
     id                    uuid        PRIMARY KEY DEFAULT gen_random_uuid(),
-    candidate_id          uuid        NOT NULL REFERENCES candidates (id) ON DELETE CASCADE,
-    job_offer_id          uuid        NOT NULL REFERENCES job_offers (id) ON DELETE CASCADE,
+    company_id            uuid        NOT NULL,
+    candidate_id          uuid        NOT NULL,
+    job_offer_id          uuid        NOT NULL,
     -- candidate_status: new, in_progress, accepted, rejected, or a company's own value.
     status                text        NOT NULL DEFAULT 'new',
     -- Hostname of Origin / Referer, or 'career_site'.
@@ -58,6 +64,10 @@ CREATE TABLE job_applications (
     updated_at            timestamptz NOT NULL DEFAULT now(),
     -- CONTRACT §6: one application per candidate and offer, whatever the concurrency.
     CONSTRAINT job_applications_candidate_offer_key UNIQUE (candidate_id, job_offer_id),
+    CONSTRAINT job_applications_candidate_fkey FOREIGN KEY (company_id, candidate_id)
+        REFERENCES candidates (company_id, id) ON DELETE CASCADE,
+    CONSTRAINT job_applications_job_offer_fkey FOREIGN KEY (company_id, job_offer_id)
+        REFERENCES job_offers (company_id, id) ON DELETE CASCADE,
     CONSTRAINT job_applications_status_present CHECK (btrim(status) <> ''),
     CONSTRAINT job_applications_scoring_status_known
         CHECK (scoring_status IN ('scored', 'pending', 'unscorable')),

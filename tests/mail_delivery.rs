@@ -128,11 +128,12 @@ async fn insert_application(
     .fetch_one(pool)
     .await?;
     let id: Uuid = sqlx::query_scalar(
-        "INSERT INTO job_applications (candidate_id, job_offer_id, source, scoring_status) \
-         VALUES ($1, $2, 'career_site', 'unscorable') RETURNING id",
+        "INSERT INTO job_applications (company_id, candidate_id, job_offer_id, source, scoring_status) \
+         VALUES ($3, $1, $2, 'career_site', 'unscorable') RETURNING id",
     )
     .bind(candidate_id)
     .bind(offer_id)
+    .bind(company_id)
     .fetch_one(pool)
     .await?;
     Ok(Application {

@@ -2,10 +2,14 @@
 //! table they touch; multi-row changes take a `&mut PgConnection` so callers decide the transaction.
 
 pub mod api_keys;
+pub mod application_claims;
 pub mod api_logs;
+pub mod candidates;
 pub mod companies;
+pub mod job_applications;
 pub mod job_offers;
 pub mod outbox;
+pub mod storage_deletions;
 
 use std::str::FromStr;
 use std::time::Duration;

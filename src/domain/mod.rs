@@ -2,6 +2,8 @@
 //! of these types, it is valid, and nothing downstream checks it again.
 
 pub mod api_key;
+pub mod application_source;
+pub mod candidate;
 pub mod job_offer_query;
 pub mod strict_uuid;
 pub mod timestamp;

@@ -1,0 +1,88 @@
+//! The `candidates` table: one row per identity and company (constraint `candidates_identity_key`).
+
+use sqlx::PgConnection;
+use uuid::Uuid;
+
+use crate::domain::candidate::CandidateIdentity;
+
+/// What an application writes about its candidate.
+pub struct CandidateWrite<'a> {
+    pub company_id: Uuid,
+    pub identity: &'a CandidateIdentity,
+    pub email: &'a str,
+    pub first_name: &'a str,
+    pub last_name: &'a str,
+    pub phone: Option<&'a str>,
+    pub linkedin_url: Option<&'a str>,
+    pub cv_object_key: &'a str,
+    pub cv_content_type: &'a str,
+    pub cv_size_bytes: i64,
+}
+
+/// The candidate's id and, when the candidate was already known, the CV object the new one replaced.
+pub struct SavedCandidate {
+    pub id: Uuid,
+    pub replaced_cv_object_key: Option<String>,
+}
+
+/// Inserts the candidate, or updates the known one (contact details given now, and the CV). Race-free: the
+/// update locks the existing row; an insert that loses to a concurrent one retries as an update.
+pub async fn save(conn: &mut PgConnection, candidate: &CandidateWrite<'_>) -> sqlx::Result<SavedCandidate> {
+    loop {
+        let updated: Option<(Uuid, String)> = sqlx::query_as(
+            "UPDATE candidates AS c SET
+                 email = $5, first_name = $6, last_name = $7,
+                 phone = COALESCE($8, c.phone), linkedin_url = COALESCE($9, c.linkedin_url),
+                 cv_object_key = $10, cv_content_type = $11, cv_size_bytes = $12
+             FROM (SELECT id, cv_object_key FROM candidates
+                   WHERE company_id = $1 AND identity_email = $2 AND identity_first_name = $3
+                     AND identity_last_name = $4
+                   FOR UPDATE) AS previous
+             WHERE c.id = previous.id
+             RETURNING c.id, previous.cv_object_key",
+        )
+        .bind(candidate.company_id)
+        .bind(&candidate.identity.email)
+        .bind(&candidate.identity.first_name)
+        .bind(&candidate.identity.last_name)
+        .bind(candidate.email)
+        .bind(candidate.first_name)
+        .bind(candidate.last_name)
+        .bind(candidate.phone)
+        .bind(candidate.linkedin_url)
+        .bind(candidate.cv_object_key)
+        .bind(candidate.cv_content_type)
+        .bind(candidate.cv_size_bytes)
+        .fetch_optional(&mut *conn)
+        .await?;
+        if let Some((id, previous_key)) = updated {
+            let replaced = (previous_key != candidate.cv_object_key).then_some(previous_key);
+            return Ok(SavedCandidate { id, replaced_cv_object_key: replaced });
+        }
+        let inserted: Option<Uuid> = sqlx::query_scalar(
+            "INSERT INTO candidates (company_id, identity_email, identity_first_name, identity_last_name,
+                 email, first_name, last_name, phone, linkedin_url, cv_object_key, cv_content_type, cv_size_bytes)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
+             ON CONFLICT ON CONSTRAINT candidates_identity_key DO NOTHING
+             RETURNING id",
+        )
+        .bind(candidate.company_id)
+        .bind(&candidate.identity.email)
+        .bind(&candidate.identity.first_name)
+        .bind(&candidate.identity.last_name)
+        .bind(candidate.email)
+        .bind(candidate.first_name)
+        .bind(candidate.last_name)
+        .bind(candidate.phone)
+        .bind(candidate.linkedin_url)
+        .bind(candidate.cv_object_key)
+        .bind(candidate.cv_content_type)
+        .bind(candidate.cv_size_bytes)
+        .fetch_optional(&mut *conn)
+        .await?;
+        if let Some(id) = inserted {
+            return Ok(SavedCandidate { id, replaced_cv_object_key: None });
+        }
+        // Another request inserted this candidate between our update and insert: update it now.
+    }
+}
