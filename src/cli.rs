@@ -24,11 +24,7 @@ use crate::service::{demo, offer_import};
 pub const EXTRACTION_CHILD_ARG: &str = "__extract-cv";
 
 #[derive(Parser)]
-#[command(
-    name = "talqo-server",
-    version,
-    about = "A Talqo-compatible career-site API server"
-)]
+#[command(name = "talqo-server", version, about = "A Talqo-compatible career-site API server")]
 struct Cli {
     #[command(subcommand)]
     command: Option<Command>,
@@ -143,13 +139,13 @@ struct OfferArgs {
 
 impl OfferArgs {
     fn into_fields(self) -> anyhow::Result<OfferFields> {
-        let description =
-            match self.description_file {
-                Some(path) => Some(std::fs::read_to_string(&path).with_context(|| {
-                    format!("cannot read the description file {}", path.display())
-                })?),
-                None => self.description,
-            };
+        let description = match self.description_file {
+            Some(path) => Some(
+                std::fs::read_to_string(&path)
+                    .with_context(|| format!("cannot read the description file {}", path.display()))?,
+            ),
+            None => self.description,
+        };
         Ok(OfferFields {
             title: self.title,
             description,
@@ -207,9 +203,7 @@ pub fn main() -> ExitCode {
 fn init_tracing(format: LogFormat) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,sqlx=warn,tower_http=info"));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
     match format {
         LogFormat::Json => builder.json().init(),
         LogFormat::Text => builder.init(),
@@ -231,13 +225,9 @@ async fn run(command: Command, settings: Settings) -> anyhow::Result<Option<serd
         Command::Offer(command) => offer(&db, command).await?,
         Command::Demo => {
             let seeded = demo::seed(&db).await?;
-            let output =
-                json!({"company": company_json(&seeded.company), "api_key": seeded.api_key});
+            let output = json!({"company": company_json(&seeded.company), "api_key": seeded.api_key});
             println!("{output}");
-            eprintln!(
-                "{}",
-                demo::instructions(&seeded.api_key, settings.listen_addr)
-            );
+            eprintln!("{}", demo::instructions(&seeded.api_key, settings.listen_addr));
             db.close().await;
             serve(settings).await?;
             return Ok(None);
@@ -273,19 +263,9 @@ async fn find_company(db: &PgPool, reference: &str) -> anyhow::Result<Company> {
 
 async fn company(db: &PgPool, command: CompanyCommand) -> anyhow::Result<serde_json::Value> {
     let company = match command {
-        CompanyCommand::Create {
-            name,
-            slug,
-            auto_reject_threshold,
-            locale,
-        } => {
+        CompanyCommand::Create { name, slug, auto_reject_threshold, locale } => {
             let slug = slug.unwrap_or_else(|| slugify(&name));
-            let new = NewCompany {
-                name: &name,
-                slug: &slug,
-                auto_reject_threshold,
-                locale: &locale,
-            };
+            let new = NewCompany { name: &name, slug: &slug, auto_reject_threshold, locale: &locale };
             db::companies::insert(db, &new).await.map_err(|e| match db::violated_constraint(&e) {
                 Some("companies_slug_key") => anyhow!("a company with the slug {slug:?} already exists"),
                 Some("companies_slug_format") => {
@@ -295,21 +275,11 @@ async fn company(db: &PgPool, command: CompanyCommand) -> anyhow::Result<serde_j
                 _ => e.into(),
             })?
         }
-        CompanyCommand::Update {
-            company,
-            auto_reject_threshold,
-            no_auto_reject,
-            locale,
-            name,
-        } => {
+        CompanyCommand::Update { company, auto_reject_threshold, no_auto_reject, locale, name } => {
             let id = find_company(db, &company).await?.id;
             let changes = CompanyChanges {
                 name: name.as_deref(),
-                auto_reject_threshold: if no_auto_reject {
-                    Some(None)
-                } else {
-                    auto_reject_threshold.map(Some)
-                },
+                auto_reject_threshold: if no_auto_reject { Some(None) } else { auto_reject_threshold.map(Some) },
                 locale: locale.as_deref(),
             };
             db::companies::update(db, id, &changes)
@@ -339,9 +309,8 @@ async fn api_key(db: &PgPool, command: ApiKeyCommand) -> anyhow::Result<serde_js
             serde_json::to_value(db::api_keys::list(db, company.id).await?)?
         }
         ApiKeyCommand::Revoke { key_id } => {
-            let record = db::api_keys::revoke(db, key_id)
-                .await?
-                .ok_or_else(|| anyhow!("no API key with id {key_id}"))?;
+            let record =
+                db::api_keys::revoke(db, key_id).await?.ok_or_else(|| anyhow!("no API key with id {key_id}"))?;
             serde_json::to_value(record)?
         }
     })
@@ -358,16 +327,14 @@ async fn offer(db: &PgPool, command: OfferCommand) -> anyhow::Result<serde_json:
             fields.status.get_or_insert_with(|| "open".to_owned());
             db::job_offers::insert(db, company.id, &fields).await?
         }
-        OfferCommand::Update { offer_id, fields } => {
-            db::job_offers::update(db, offer_id, &fields.into_fields()?)
-                .await
-                .map_err(|e| match db::violated_constraint(&e) {
-                    Some("job_offers_title_present") => anyhow!("the title must not be blank"),
-                    Some("job_offers_status_present") => anyhow!("the status must not be blank"),
-                    _ => e.into(),
-                })?
-                .ok_or_else(|| anyhow!("no job offer with id {offer_id}"))?
-        }
+        OfferCommand::Update { offer_id, fields } => db::job_offers::update(db, offer_id, &fields.into_fields()?)
+            .await
+            .map_err(|e| match db::violated_constraint(&e) {
+                Some("job_offers_title_present") => anyhow!("the title must not be blank"),
+                Some("job_offers_status_present") => anyhow!("the status must not be blank"),
+                _ => e.into(),
+            })?
+            .ok_or_else(|| anyhow!("no job offer with id {offer_id}"))?,
         OfferCommand::Import { company, file } => {
             let company = find_company(db, &company).await?;
             let imported = offer_import::import_json_lines(db, company.id, &file).await?;

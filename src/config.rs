@@ -73,9 +73,7 @@ impl Settings {
         let or = |name: &str, default: &str| var(name).unwrap_or_else(|| default.to_owned());
         let parsed = |name: &str, default: &str| -> anyhow::Result<u64> {
             let raw = or(name, default);
-            raw.trim()
-                .parse::<u64>()
-                .with_context(|| format!("{name} must be a whole number, got {raw:?}"))
+            raw.trim().parse::<u64>().with_context(|| format!("{name} must be a whole number, got {raw:?}"))
         };
         let duration = |name: &str, default: &str| -> anyhow::Result<Duration> {
             let raw = or(name, default);
@@ -83,9 +81,9 @@ impl Settings {
         };
 
         let listen_addr = or("LISTEN_ADDR", "127.0.0.1:8080");
-        let listen_addr = listen_addr.parse().with_context(|| {
-            format!("LISTEN_ADDR must be an address like 127.0.0.1:8080, got {listen_addr:?}")
-        })?;
+        let listen_addr = listen_addr
+            .parse()
+            .with_context(|| format!("LISTEN_ADDR must be an address like 127.0.0.1:8080, got {listen_addr:?}"))?;
         let trusted_proxies = or("TRUSTED_PROXIES", "")
             .split(',')
             .map(str::trim)
@@ -97,10 +95,8 @@ impl Settings {
             "openai" => ScorerKind::OpenAi,
             other => bail!("AI_SCORER must be builtin or openai, got {other:?}"),
         };
+        // May be absent: local OpenAI-compatible servers need no key.
         let openai_api_key = var("OPENAI_API_KEY");
-        if scorer == ScorerKind::OpenAi && openai_api_key.is_none() {
-            bail!("AI_SCORER=openai needs OPENAI_API_KEY");
-        }
         let log_format = match or("LOG_FORMAT", "text").to_ascii_lowercase().as_str() {
             "text" => LogFormat::Text,
             "json" => LogFormat::Json,
@@ -116,15 +112,9 @@ impl Settings {
         }
         let defaults = ExtractionLimits::default();
         let extraction = ExtractionLimits {
-            memory_bytes: parsed(
-                "EXTRACT_MEMORY_MB",
-                &(defaults.memory_bytes >> 20).to_string(),
-            )? << 20,
+            memory_bytes: parsed("EXTRACT_MEMORY_MB", &(defaults.memory_bytes >> 20).to_string())? << 20,
             cpu_seconds: parsed("EXTRACT_CPU_SECONDS", &defaults.cpu_seconds.to_string())?,
-            wall_clock: duration(
-                "EXTRACT_TIMEOUT",
-                &format!("{}s", defaults.wall_clock.as_secs()),
-            )?,
+            wall_clock: duration("EXTRACT_TIMEOUT", &format!("{}s", defaults.wall_clock.as_secs()))?,
             ..defaults
         };
 
@@ -133,8 +123,7 @@ impl Settings {
             database_max_connections: u32::try_from(parsed("DATABASE_MAX_CONNECTIONS", "20")?)
                 .context("DATABASE_MAX_CONNECTIONS is too large")?,
             listen_addr,
-            rate_limit_per_ip: u32::try_from(rate_limit_per_ip)
-                .context("CAREER_API_RATE_LIMIT_PER_IP is too large")?,
+            rate_limit_per_ip: u32::try_from(rate_limit_per_ip).context("CAREER_API_RATE_LIMIT_PER_IP is too large")?,
             trusted_proxies,
             redis_url: var("REDIS_URL"),
             redis_key_prefix: or("REDIS_KEY_PREFIX", "talqo"),
@@ -150,9 +139,7 @@ impl Settings {
             openai_timeout: duration("OPENAI_TIMEOUT", "30s")?,
             extraction,
             extractor_exe: var("EXTRACTOR_EXE").map(PathBuf::from),
-            spool_dir: var("SPOOL_DIR")
-                .map(PathBuf::from)
-                .unwrap_or_else(std::env::temp_dir),
+            spool_dir: var("SPOOL_DIR").map(PathBuf::from).unwrap_or_else(std::env::temp_dir),
             worker_interval: duration("WORKER_INTERVAL", "1s")?,
             log_format,
         })
@@ -176,10 +163,7 @@ impl fmt::Debug for Settings {
             .field("rejection_email_delay", &self.rejection_email_delay)
             .field("scorer", &self.scorer)
             .field("openai_base_url", &self.openai_base_url)
-            .field(
-                "openai_api_key",
-                &self.openai_api_key.as_ref().map(|_| "[redacted]"),
-            )
+            .field("openai_api_key", &self.openai_api_key.as_ref().map(|_| "[redacted]"))
             .field("openai_model", &self.openai_model)
             .field("openai_timeout", &self.openai_timeout)
             .field("extraction", &self.extraction)
@@ -214,9 +198,7 @@ pub fn parse_duration(raw: &str) -> anyhow::Result<Duration> {
     let raw = raw.trim();
     let split = raw.find(|c: char| !c.is_ascii_digit()).unwrap_or(raw.len());
     let (number, unit) = raw.split_at(split);
-    let number: u64 = number
-        .parse()
-        .context("expected a number followed by s, m, h or d")?;
+    let number: u64 = number.parse().context("expected a number followed by s, m, h or d")?;
     let seconds = match unit.trim() {
         "" | "s" => number,
         "ms" => return Ok(Duration::from_millis(number)),
@@ -233,9 +215,8 @@ fn parse_cidr(raw: &str) -> anyhow::Result<IpNet> {
     if let Ok(net) = raw.parse::<IpNet>() {
         return Ok(net);
     }
-    let ip: std::net::IpAddr = raw
-        .parse()
-        .with_context(|| format!("TRUSTED_PROXIES: {raw:?} is neither a CIDR nor an IP address"))?;
+    let ip: std::net::IpAddr =
+        raw.parse().with_context(|| format!("TRUSTED_PROXIES: {raw:?} is neither a CIDR nor an IP address"))?;
     Ok(IpNet::from(ip))
 }
 
@@ -255,18 +236,9 @@ mod tests {
 
     #[test]
     fn passwords_are_redacted_from_urls() {
-        assert_eq!(
-            redact_url("postgres://app:s3cret@db:5432/talqo"),
-            "postgres://app:[redacted]@db:5432/talqo"
-        );
-        assert_eq!(
-            redact_url("smtp://mail.example.com:25"),
-            "smtp://mail.example.com:25"
-        );
-        assert_eq!(
-            redact_url("redis://:pw@127.0.0.1/0"),
-            "redis://:[redacted]@127.0.0.1/0"
-        );
+        assert_eq!(redact_url("postgres://app:s3cret@db:5432/talqo"), "postgres://app:[redacted]@db:5432/talqo");
+        assert_eq!(redact_url("smtp://mail.example.com:25"), "smtp://mail.example.com:25");
+        assert_eq!(redact_url("redis://:pw@127.0.0.1/0"), "redis://:[redacted]@127.0.0.1/0");
     }
 
     #[test]
@@ -300,13 +272,10 @@ mod tests {
 
     #[test]
     fn trusted_proxies_take_cidrs_and_addresses() {
-        let settings = Settings::from_lookup(|name| {
-            (name == "TRUSTED_PROXIES").then(|| "10.0.0.0/8, 127.0.0.1,::1".to_owned())
-        })
-        .unwrap();
+        let settings =
+            Settings::from_lookup(|name| (name == "TRUSTED_PROXIES").then(|| "10.0.0.0/8, 127.0.0.1,::1".to_owned()))
+                .unwrap();
         assert_eq!(settings.trusted_proxies.len(), 3);
-        assert!(
-            Settings::from_lookup(|n| (n == "TRUSTED_PROXIES").then(|| "nope".into())).is_err()
-        );
+        assert!(Settings::from_lookup(|n| (n == "TRUSTED_PROXIES").then(|| "nope".into())).is_err());
     }
 }

@@ -8,11 +8,19 @@ use anyhow::Context;
 use sqlx::PgPool;
 use tokio::net::TcpListener;
 
-use crate::config::Settings;
+use tokio_util::sync::CancellationToken;
+
+use crate::config::{ScorerKind, Settings};
+use crate::cv::CvExtractor;
+use crate::cv_storage::{CvStorage, storage_from_url};
 use crate::db;
 use crate::http::rate_limit::RateLimiter;
 use crate::http::{self, AppState};
+use crate::mail::{Mailer, mailer_from_url};
+use crate::scoring::{BuiltinScorer, OpenAiScorer, OpenAiSettings, Scorer};
 use crate::service::api_log;
+use crate::service::intake::Intake;
+use crate::service::worker::Worker;
 
 /// Serves on `listener` until `shutdown` resolves. The database is created and migrated first.
 pub async fn run(
@@ -20,8 +28,7 @@ pub async fn run(
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
-    let db =
-        db::connect_and_migrate(&settings.database_url, settings.database_max_connections).await?;
+    let db = db::connect_and_migrate(&settings.database_url, settings.database_max_connections).await?;
     run_with_pool(settings, db, listener, shutdown).await
 }
 
@@ -32,33 +39,95 @@ pub async fn run_with_pool(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
     let rate_limiter = match &settings.redis_url {
-        Some(url) => {
-            RateLimiter::redis(settings.rate_limit_per_ip, url, &settings.redis_key_prefix).await?
-        }
+        Some(url) => RateLimiter::redis(settings.rate_limit_per_ip, url, &settings.redis_key_prefix).await?,
         None => RateLimiter::in_memory(settings.rate_limit_per_ip),
     };
+    let parts = Pipeline::from_settings(&settings)?;
+    std::fs::create_dir_all(&settings.spool_dir)
+        .with_context(|| format!("cannot create SPOOL_DIR {}", settings.spool_dir.display()))?;
     let (api_log, api_log_writer) = api_log::spawn_writer(db.clone());
+    let intake = Intake::new(
+        db.clone(),
+        parts.extractor,
+        parts.scorer.clone(),
+        parts.storage.clone(),
+        settings.rejection_email_delay,
+    );
     let state = AppState {
         db: db.clone(),
         rate_limiter: Arc::new(rate_limiter),
         trusted_proxies: settings.trusted_proxies.clone().into(),
         api_log,
+        intake: Arc::new(intake),
+        max_cv_bytes: settings.max_cv_bytes,
+        spool_dir: settings.spool_dir.clone().into(),
     };
-    let address = listener
-        .local_addr()
-        .context("reading the listening address")?;
+    let worker_shutdown = CancellationToken::new();
+    let worker = tokio::spawn(
+        Worker {
+            db: db.clone(),
+            mailer: parts.mailer,
+            scorer: parts.scorer,
+            storage: parts.storage,
+            rejection_email_delay: settings.rejection_email_delay,
+            interval: settings.worker_interval,
+        }
+        .run(worker_shutdown.clone()),
+    );
+    let address = listener.local_addr().context("reading the listening address")?;
     tracing::info!(%address, "serving");
 
-    http::serve(listener, state, shutdown)
-        .await
-        .context("serving HTTP")?;
+    http::serve(listener, state, shutdown).await.context("serving HTTP")?;
 
     // Every request is done and every queue sender is gone: the writer drains the queue and ends.
-    tracing::info!("shutting down: flushing the API log");
+    tracing::info!("shutting down: flushing the API log and stopping the worker");
+    worker_shutdown.cancel();
     api_log_writer.await.context("the API log writer failed")?;
+    worker.await.context("the background worker failed")?;
     db.close().await;
     tracing::info!("stopped");
     Ok(())
+}
+
+/// The pipeline's swappable parts, chosen by the settings.
+pub struct Pipeline {
+    pub extractor: Arc<CvExtractor>,
+    pub scorer: Arc<dyn Scorer>,
+    pub storage: Arc<dyn CvStorage>,
+    pub mailer: Mailer,
+}
+
+impl Pipeline {
+    pub fn from_settings(settings: &Settings) -> anyhow::Result<Self> {
+        let extractor = match &settings.extractor_exe {
+            Some(exe) => CvExtractor::new(exe.clone(), settings.extraction.clone()),
+            None => CvExtractor::for_current_exe(settings.extraction.clone())
+                .context("cannot find the running executable for CV extraction (set EXTRACTOR_EXE)")?,
+        };
+        let scorer: Arc<dyn Scorer> = match settings.scorer {
+            ScorerKind::Builtin => Arc::new(BuiltinScorer),
+            ScorerKind::OpenAi => Arc::new(
+                OpenAiScorer::new(OpenAiSettings {
+                    base_url: settings.openai_base_url.clone(),
+                    api_key: settings.openai_api_key.clone().unwrap_or_default(),
+                    model: settings.openai_model.clone(),
+                    timeout: settings.openai_timeout,
+                    max_attempts: 3,
+                    initial_backoff: std::time::Duration::from_millis(500),
+                })
+                .context("AI_SCORER=openai")?,
+            ),
+        };
+        let storage = storage_from_url(&settings.storage_url).context("STORAGE_URL")?;
+        let mailer = mailer_from_url(&settings.mail_url, &settings.mail_from).context("MAIL_URL / MAIL_FROM")?;
+        tracing::info!(
+            scorer = scorer.name(),
+            storage = %storage.describe(),
+            mail = mailer.describe(),
+            "pipeline configured"
+        );
+        Ok(Pipeline { extractor: Arc::new(extractor), scorer, storage, mailer })
+    }
 }
 
 /// Listens for Ctrl-C (SIGINT) and SIGTERM from now on, and resolves when either arrives. The handlers are

@@ -17,10 +17,7 @@ struct Cli {
 impl Cli {
     fn new() -> Cli {
         let db_name = format!("talqo_test_{}", Uuid::new_v4().simple());
-        Cli {
-            database_url: format!("{}/{db_name}", common::postgres_base_url()),
-            db_name,
-        }
+        Cli { database_url: format!("{}/{db_name}", common::postgres_base_url()), db_name }
     }
 
     fn command(&self, args: &[&str]) -> Command {
@@ -44,13 +41,8 @@ impl Cli {
         let stderr = String::from_utf8_lossy(&output.stderr);
         assert!(output.status.success(), "{args:?} failed: {stderr}");
         let stdout = String::from_utf8(output.stdout).expect("UTF-8 stdout");
-        assert_eq!(
-            stdout.lines().count(),
-            1,
-            "one JSON value on one line: {stdout}"
-        );
-        serde_json::from_str(&stdout)
-            .unwrap_or_else(|e| panic!("{args:?}: not JSON ({e}): {stdout}"))
+        assert_eq!(stdout.lines().count(), 1, "one JSON value on one line: {stdout}");
+        serde_json::from_str(&stdout).unwrap_or_else(|e| panic!("{args:?}: not JSON ({e}): {stdout}"))
     }
 
     /// Runs a command that must fail and returns its stderr.
@@ -66,21 +58,13 @@ impl Drop for Cli {
     fn drop(&mut self) {
         let db_name = self.db_name.clone();
         std::thread::spawn(move || {
-            let runtime = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .unwrap();
+            let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
             runtime.block_on(async {
-                if let Ok(admin) =
-                    sqlx::PgPool::connect(&format!("{}/postgres", common::postgres_base_url()))
+                if let Ok(admin) = sqlx::PgPool::connect(&format!("{}/postgres", common::postgres_base_url())).await {
+                    sqlx::raw_sql(&format!("DROP DATABASE IF EXISTS \"{db_name}\" WITH (FORCE)"))
+                        .execute(&admin)
                         .await
-                {
-                    sqlx::raw_sql(&format!(
-                        "DROP DATABASE IF EXISTS \"{db_name}\" WITH (FORCE)"
-                    ))
-                    .execute(&admin)
-                    .await
-                    .ok();
+                        .ok();
                 }
             });
         })
@@ -92,110 +76,40 @@ impl Drop for Cli {
 #[test]
 fn migrate_creates_the_database_and_says_so() {
     let cli = Cli::new();
-    assert_eq!(
-        cli.json(&["migrate"]),
-        serde_json::json!({"migrated": true})
-    );
-    assert_eq!(
-        cli.json(&["migrate"]),
-        serde_json::json!({"migrated": true}),
-        "migrating twice is harmless"
-    );
+    assert_eq!(cli.json(&["migrate"]), serde_json::json!({"migrated": true}));
+    assert_eq!(cli.json(&["migrate"]), serde_json::json!({"migrated": true}), "migrating twice is harmless");
 }
 
 #[test]
 fn companies_are_created_and_updated() {
     let cli = Cli::new();
-    let company = cli.json(&[
-        "company",
-        "create",
-        "--name",
-        "Café Crème",
-        "--auto-reject-threshold",
-        "40",
-        "--locale",
-        "en",
-    ]);
+    let company =
+        cli.json(&["company", "create", "--name", "Café Crème", "--auto-reject-threshold", "40", "--locale", "en"]);
     assert_eq!(company["name"], "Café Crème");
     assert_eq!(company["slug"], "cafe-creme");
     assert_eq!(company["auto_reject_threshold"], 40);
     assert_eq!(company["locale"], "en");
-    let mut keys: Vec<&str> = company
-        .as_object()
-        .unwrap()
-        .keys()
-        .map(String::as_str)
-        .collect();
+    let mut keys: Vec<&str> = company.as_object().unwrap().keys().map(String::as_str).collect();
     keys.sort_unstable();
-    assert_eq!(
-        keys,
-        ["auto_reject_threshold", "id", "locale", "name", "slug"]
-    );
+    assert_eq!(keys, ["auto_reject_threshold", "id", "locale", "name", "slug"]);
 
-    let updated = cli.json(&[
-        "company",
-        "update",
-        "cafe-creme",
-        "--no-auto-reject",
-        "--locale",
-        "fr",
-        "--name",
-        "Crème",
-    ]);
+    let updated =
+        cli.json(&["company", "update", "cafe-creme", "--no-auto-reject", "--locale", "fr", "--name", "Crème"]);
     assert_eq!(updated["auto_reject_threshold"], Value::Null);
-    assert_eq!(
-        (updated["locale"].as_str(), updated["name"].as_str()),
-        (Some("fr"), Some("Crème"))
-    );
-    let by_id = cli.json(&[
-        "company",
-        "update",
-        company["id"].as_str().unwrap(),
-        "--auto-reject-threshold",
-        "55",
-    ]);
+    assert_eq!((updated["locale"].as_str(), updated["name"].as_str()), (Some("fr"), Some("Crème")));
+    let by_id = cli.json(&["company", "update", company["id"].as_str().unwrap(), "--auto-reject-threshold", "55"]);
     assert_eq!(by_id["auto_reject_threshold"], 55);
 
-    assert!(
-        cli.failure(&[
-            "company",
-            "create",
-            "--name",
-            "Other",
-            "--slug",
-            "cafe-creme"
-        ])
-        .contains("already exists")
-    );
-    assert!(
-        cli.failure(&[
-            "company",
-            "create",
-            "--name",
-            "X",
-            "--auto-reject-threshold",
-            "101"
-        ])
-        .contains("101")
-    );
-    assert!(
-        cli.failure(&["company", "update", "nobody", "--locale", "en"])
-            .contains("no company")
-    );
+    assert!(cli.failure(&["company", "create", "--name", "Other", "--slug", "cafe-creme"]).contains("already exists"));
+    assert!(cli.failure(&["company", "create", "--name", "X", "--auto-reject-threshold", "101"]).contains("101"));
+    assert!(cli.failure(&["company", "update", "nobody", "--locale", "en"]).contains("no company"));
 }
 
 #[test]
 fn api_keys_are_shown_once_listed_without_secret_and_revoked() {
     let cli = Cli::new();
     cli.json(&["company", "create", "--name", "Acme"]);
-    let created = cli.json(&[
-        "api-key",
-        "create",
-        "--company",
-        "acme",
-        "--label",
-        "careers site",
-    ]);
+    let created = cli.json(&["api-key", "create", "--company", "acme", "--label", "careers site"]);
     let key = created["key"].as_str().unwrap();
     assert!(key.starts_with("tlq_") && key.len() == 44, "{key}");
     assert_eq!(created["label"], "careers site");
@@ -206,36 +120,15 @@ fn api_keys_are_shown_once_listed_without_secret_and_revoked() {
     let listed = cli.json(&["api-key", "list", "--company", "acme"]);
     let listed = listed.as_array().unwrap();
     assert_eq!(listed.len(), 1);
-    let mut keys: Vec<&str> = listed[0]
-        .as_object()
-        .unwrap()
-        .keys()
-        .map(String::as_str)
-        .collect();
+    let mut keys: Vec<&str> = listed[0].as_object().unwrap().keys().map(String::as_str).collect();
     keys.sort_unstable();
-    assert_eq!(
-        keys,
-        [
-            "created_at",
-            "id",
-            "label",
-            "last_used_at",
-            "prefix",
-            "revoked_at"
-        ]
-    );
+    assert_eq!(keys, ["created_at", "id", "label", "last_used_at", "prefix", "revoked_at"]);
     assert_eq!(listed[0]["prefix"], &key[..12]);
-    assert!(
-        !listed[0].to_string().contains(key),
-        "the secret is never listed"
-    );
+    assert!(!listed[0].to_string().contains(key), "the secret is never listed");
 
     let revoked = cli.json(&["api-key", "revoke", created["id"].as_str().unwrap()]);
     assert!(revoked["revoked_at"].is_string());
-    assert!(
-        cli.failure(&["api-key", "revoke", &Uuid::new_v4().to_string()])
-            .contains("no API key")
-    );
+    assert!(cli.failure(&["api-key", "revoke", &Uuid::new_v4().to_string()]).contains("no API key"));
 }
 
 #[test]
@@ -261,30 +154,10 @@ fn offers_are_created_updated_and_imported() {
     ]);
     assert_eq!(offer["description"], "# Role\n\n- Rust\n");
     assert_eq!(offer["status"], "open");
-    assert!(
-        offer["published_at"].as_str().unwrap().ends_with('Z'),
-        "open offers are published now"
-    );
-    let mut keys: Vec<&str> = offer
-        .as_object()
-        .unwrap()
-        .keys()
-        .map(String::as_str)
-        .collect();
+    assert!(offer["published_at"].as_str().unwrap().ends_with('Z'), "open offers are published now");
+    let mut keys: Vec<&str> = offer.as_object().unwrap().keys().map(String::as_str).collect();
     keys.sort_unstable();
-    assert_eq!(
-        keys,
-        [
-            "description",
-            "id",
-            "job_type",
-            "location",
-            "published_at",
-            "status",
-            "title",
-            "updated_at"
-        ]
-    );
+    assert_eq!(keys, ["description", "id", "job_type", "location", "published_at", "status", "title", "updated_at"]);
 
     let closed = cli.json(&[
         "offer",
@@ -301,90 +174,46 @@ fn offers_are_created_updated_and_imported() {
     );
     assert_eq!(closed["title"], "Rust dev");
 
-    let draft = cli.json(&[
-        "offer",
-        "create",
-        "--company",
-        "acme",
-        "--title",
-        "Later",
-        "--status",
-        "draft",
-    ]);
+    let draft = cli.json(&["offer", "create", "--company", "acme", "--title", "Later", "--status", "draft"]);
     assert_eq!(draft["published_at"], Value::Null);
 
     let lines = dir.path().join("offers.jsonl");
     let known = Uuid::new_v4();
     let mut body = String::new();
     for i in 0..12_345 {
-        body.push_str(&serde_json::json!({"title": format!("Imported {i}"), "location": "Lyon", "status": "open"}).to_string());
+        body.push_str(
+            &serde_json::json!({"title": format!("Imported {i}"), "location": "Lyon", "status": "open"}).to_string(),
+        );
         body.push('\n');
     }
     body.push_str(&serde_json::json!({"id": known, "title": "With id", "description": "x", "job_type": "CDD", "published_at": "2024-02-01T00:00:00Z", "status": "closed"}).to_string());
     body.push('\n');
     std::fs::write(&lines, body).unwrap();
     assert_eq!(
-        cli.json(&[
-            "offer",
-            "import",
-            "--company",
-            "acme",
-            "--file",
-            lines.to_str().unwrap()
-        ]),
+        cli.json(&["offer", "import", "--company", "acme", "--file", lines.to_str().unwrap()]),
         serde_json::json!({"imported": 12_346})
     );
 
     // A bad line names itself and imports nothing.
     let bad = dir.path().join("bad.jsonl");
     std::fs::write(&bad, "{\"title\":\"ok\"}\n{\"title\":\"\"}\n").unwrap();
-    let error = cli.failure(&[
-        "offer",
-        "import",
-        "--company",
-        "acme",
-        "--file",
-        bad.to_str().unwrap(),
-    ]);
+    let error = cli.failure(&["offer", "import", "--company", "acme", "--file", bad.to_str().unwrap()]);
     assert!(error.contains("line 2"), "{error}");
     let unknown_field = dir.path().join("unknown.jsonl");
     std::fs::write(&unknown_field, "{\"title\":\"ok\",\"salary\":3}\n").unwrap();
     assert!(
-        cli.failure(&[
-            "offer",
-            "import",
-            "--company",
-            "acme",
-            "--file",
-            unknown_field.to_str().unwrap()
-        ])
-        .contains("line 1")
+        cli.failure(&["offer", "import", "--company", "acme", "--file", unknown_field.to_str().unwrap()])
+            .contains("line 1")
     );
 
-    assert!(
-        cli.failure(&["offer", "create", "--company", "acme", "--title", "  "])
-            .contains("title")
-    );
-    assert!(
-        cli.failure(&[
-            "offer",
-            "update",
-            &Uuid::new_v4().to_string(),
-            "--title",
-            "x"
-        ])
-        .contains("no job offer")
-    );
+    assert!(cli.failure(&["offer", "create", "--company", "acme", "--title", "  "]).contains("title"));
+    assert!(cli.failure(&["offer", "update", &Uuid::new_v4().to_string(), "--title", "x"]).contains("no job offer"));
 }
 
 #[test]
 fn serve_stops_cleanly_on_sigterm() {
     let cli = Cli::new();
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     let mut server = cli
         .command(&["serve"])
         .env("LISTEN_ADDR", format!("127.0.0.1:{port}"))
@@ -394,16 +223,10 @@ fn serve_stops_cleanly_on_sigterm() {
         .unwrap();
     let started = Instant::now();
     while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(
-            started.elapsed() < Duration::from_secs(30),
-            "the server did not start"
-        );
+        assert!(started.elapsed() < Duration::from_secs(30), "the server did not start");
         std::thread::sleep(Duration::from_millis(50));
     }
-    let kill = Command::new("kill")
-        .args(["-TERM", &server.id().to_string()])
-        .status()
-        .unwrap();
+    let kill = Command::new("kill").args(["-TERM", &server.id().to_string()]).status().unwrap();
     assert!(kill.success());
     let status = server.wait().unwrap();
     assert_eq!(status.code(), Some(0), "exit 0 after SIGTERM");
@@ -411,10 +234,7 @@ fn serve_stops_cleanly_on_sigterm() {
 
 #[test]
 fn errors_go_to_stderr_with_a_non_zero_exit() {
-    let cli = Cli {
-        database_url: "postgres://postgres@127.0.0.1:1/nowhere".to_owned(),
-        db_name: "nowhere".to_owned(),
-    };
+    let cli = Cli { database_url: "postgres://postgres@127.0.0.1:1/nowhere".to_owned(), db_name: "nowhere".to_owned() };
     let error = cli.failure(&["migrate"]);
     assert!(error.contains("PostgreSQL"), "{error}");
 }

@@ -7,17 +7,14 @@ use std::time::{Duration, Instant};
 
 use futures_util::StreamExt;
 use talqo_server::cv::{
-    CvExtractor, CvFormat, CvRejection, CvTextError, ExtractionError, ExtractionLimits,
-    detect_cv_format, extract_file,
+    CvExtractor, CvFormat, CvRejection, CvTextError, ExtractionError, ExtractionLimits, detect_cv_format, extract_file,
 };
 
 const MAX_CV_BYTES: u64 = 10 * 1024 * 1024;
 
 fn corpus_dir() -> PathBuf {
-    std::env::var_os("TALQO_CORPUS_DIR").map_or_else(
-        || PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/corpus"),
-        PathBuf::from,
-    )
+    std::env::var_os("TALQO_CORPUS_DIR")
+        .map_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/corpus"), PathBuf::from)
 }
 
 fn corpus(relative: &str) -> PathBuf {
@@ -25,10 +22,8 @@ fn corpus(relative: &str) -> PathBuf {
 }
 
 fn files_in(folder: &str) -> Vec<PathBuf> {
-    let mut files: Vec<PathBuf> = std::fs::read_dir(corpus(folder))
-        .unwrap()
-        .map(|entry| entry.unwrap().path())
-        .collect();
+    let mut files: Vec<PathBuf> =
+        std::fs::read_dir(corpus(folder)).unwrap().map(|entry| entry.unwrap().path()).collect();
     files.sort();
     assert!(!files.is_empty(), "no files in corpus/{folder}");
     files
@@ -37,10 +32,8 @@ fn files_in(folder: &str) -> Vec<PathBuf> {
 /// The binary the extraction child runs: this crate's own. `TALQO_EXTRACTOR_EXE` can point at a
 /// copy of it, for checkouts whose shared target directory another build may rewrite mid-run.
 fn extractor_exe() -> PathBuf {
-    std::env::var_os("TALQO_EXTRACTOR_EXE").map_or_else(
-        || PathBuf::from(env!("CARGO_BIN_EXE_talqo-server")),
-        PathBuf::from,
-    )
+    std::env::var_os("TALQO_EXTRACTOR_EXE")
+        .map_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_talqo-server")), PathBuf::from)
 }
 
 fn extractor_with(limits: ExtractionLimits) -> CvExtractor {
@@ -48,46 +41,26 @@ fn extractor_with(limits: ExtractionLimits) -> CvExtractor {
 }
 
 fn extractor() -> CvExtractor {
-    extractor_with(ExtractionLimits {
-        max_concurrent: 2,
-        ..ExtractionLimits::default()
-    })
+    extractor_with(ExtractionLimits { max_concurrent: 2, ..ExtractionLimits::default() })
 }
 
 async fn text_of(extractor: &CvExtractor, relative: &str) -> Result<String, CvTextError> {
-    extract_file(extractor, &corpus(relative), MAX_CV_BYTES)
-        .await
-        .map(|(_, text)| text)
+    extract_file(extractor, &corpus(relative), MAX_CV_BYTES).await.map(|(_, text)| text)
 }
 
 #[tokio::test]
 async fn every_cv_in_the_corpus_yields_text() {
     let extractor = extractor();
     for path in files_in("cv") {
-        let (format, text) = extract_file(&extractor, &path, MAX_CV_BYTES)
-            .await
-            .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-        let expected = if path.extension().is_some_and(|e| e == "docx") {
-            CvFormat::Docx
-        } else {
-            CvFormat::Pdf
-        };
+        let (format, text) =
+            extract_file(&extractor, &path, MAX_CV_BYTES).await.unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        let expected = if path.extension().is_some_and(|e| e == "docx") { CvFormat::Docx } else { CvFormat::Pdf };
         assert_eq!(format, expected, "{}", path.display());
-        assert!(
-            text.split_whitespace().count() >= 50,
-            "{}: too little text: {text:?}",
-            path.display()
-        );
+        assert!(text.split_whitespace().count() >= 50, "{}: too little text: {text:?}", path.display());
         assert_eq!(text, text.trim(), "{}: text is not trimmed", path.display());
+        assert!(!text.contains("\n\n\n"), "{}: blank lines not collapsed", path.display());
         assert!(
-            !text.contains("\n\n\n"),
-            "{}: blank lines not collapsed",
-            path.display()
-        );
-        assert!(
-            !text
-                .chars()
-                .any(|c| c.is_control() && c != '\n' && c != '\t'),
+            !text.chars().any(|c| c.is_control() && c != '\n' && c != '\t'),
             "{}: control characters left",
             path.display()
         );
@@ -98,86 +71,49 @@ async fn every_cv_in_the_corpus_yields_text() {
 async fn known_words_come_out_of_pdf_and_docx_cvs() {
     let extractor = extractor();
     let cases: &[(&str, &[&str])] = &[
-        (
-            "cv/hrhelper_sample_resume.docx",
-            &["JANE SMITH", "Data Scientist", "jane.smith@example.com"],
-        ),
-        (
-            "cv/hrhelper_sample_resume.pdf",
-            &["ALEX JOHNSON", "Full Stack Developer"],
-        ),
+        ("cv/hrhelper_sample_resume.docx", &["JANE SMITH", "Data Scientist", "jane.smith@example.com"]),
+        ("cv/hrhelper_sample_resume.pdf", &["ALEX JOHNSON", "Full Stack Developer"]),
         ("cv/altacv_mmayer.pdf", &["MARISSA MAYER", "Yahoo!"]),
-        (
-            "cv/deedy_resume.pdf",
-            &["Debarghya Das", "CORNELL UNIVERSITY"],
-        ),
-        (
-            "cv/resumematcher_alfred_pennyworth_pm.pdf",
-            &["Alfred Pennyworth", "Product Manager"],
-        ),
-        (
-            "cv/rendercv_classic_John_Doe.pdf",
-            &["John Doe", "RenderCV"],
-        ),
+        ("cv/deedy_resume.pdf", &["Debarghya Das", "CORNELL UNIVERSITY"]),
+        ("cv/resumematcher_alfred_pennyworth_pm.pdf", &["Alfred Pennyworth", "Product Manager"]),
+        ("cv/rendercv_classic_John_Doe.pdf", &["John Doe", "RenderCV"]),
         ("cv/twentyseconds_cv.pdf", &["Wonderland"]),
     ];
     for (file, words) in cases {
         let text = text_of(&extractor, file).await.unwrap();
         for word in *words {
-            assert!(
-                text.contains(word),
-                "{file}: {word:?} missing from {text:?}"
-            );
+            assert!(text.contains(word), "{file}: {word:?} missing from {text:?}");
         }
     }
 }
 
 #[tokio::test]
 async fn french_diacritics_keep_their_accents() {
-    let text = text_of(&extractor(), "pdf/pdfjs_french_diacritics.pdf")
-        .await
-        .unwrap();
-    for accented in [
-        "à", "À", "â", "ç", "Ç", "é", "É", "è", "ê", "ë", "î", "ï", "ô", "ù", "û", "ü",
-    ] {
+    let text = text_of(&extractor(), "pdf/pdfjs_french_diacritics.pdf").await.unwrap();
+    for accented in ["à", "À", "â", "ç", "Ç", "é", "É", "è", "ê", "ë", "î", "ï", "ô", "ù", "û", "ü"] {
         assert!(text.contains(accented), "{accented} missing from {text:?}");
     }
 }
 
 #[tokio::test]
 async fn ligatures_come_out_as_plain_letters() {
-    let text = text_of(&extractor(), "pdf/pdfjs_ligatures.pdf")
-        .await
-        .unwrap();
-    assert!(
-        !text.chars().any(|c| ('\u{FB00}'..='\u{FB06}').contains(&c)),
-        "ligature left in {text:?}"
-    );
+    let text = text_of(&extractor(), "pdf/pdfjs_ligatures.pdf").await.unwrap();
+    assert!(!text.chars().any(|c| ('\u{FB00}'..='\u{FB06}').contains(&c)), "ligature left in {text:?}");
     assert!(text.contains("ffi") && text.contains("fl"), "{text:?}");
 }
 
 #[tokio::test]
 async fn a_docx_cv_is_extracted_in_the_child_like_a_pdf() {
     let extractor = extractor();
-    let text = extractor
-        .extract(&corpus("cv/hrhelper_sample_resume.docx"), CvFormat::Docx)
-        .await
-        .unwrap();
+    let text = extractor.extract(&corpus("cv/hrhelper_sample_resume.docx"), CvFormat::Docx).await.unwrap();
     assert!(text.starts_with("JANE SMITH"), "{text:?}");
 }
 
 #[tokio::test]
 async fn the_text_is_truncated_to_max_chars() {
-    let extractor = extractor_with(ExtractionLimits {
-        max_chars: 100,
-        ..ExtractionLimits::default()
-    });
+    let extractor = extractor_with(ExtractionLimits { max_chars: 100, ..ExtractionLimits::default() });
     let text = text_of(&extractor, "cv/awesomecv_cv.pdf").await.unwrap();
-    assert!(
-        text.chars().count() <= 100,
-        "{} chars",
-        text.chars().count()
-    );
+    assert!(text.chars().count() <= 100, "{} chars", text.chars().count());
     assert!(text.starts_with("Claud D. Park"), "{text:?}");
 }
 
@@ -186,13 +122,7 @@ async fn an_image_only_pdf_has_no_text() {
     let extractor = extractor();
     for file in ["pdf/pypdf_image-only-ccitt.pdf", "pdf/pdfjs_empty.pdf"] {
         let result = text_of(&extractor, file).await;
-        assert!(
-            matches!(
-                result,
-                Err(CvTextError::Extraction(ExtractionError::NoText))
-            ),
-            "{file}: {result:?}"
-        );
+        assert!(matches!(result, Err(CvTextError::Extraction(ExtractionError::NoText))), "{file}: {result:?}");
     }
 }
 
@@ -224,10 +154,7 @@ async fn every_hostile_file_gets_an_answer_within_the_wall_clock_limit() {
             Err(error) => format!("Err {error}"),
         };
         report.push_str(&format!("{name}: {summary} ({elapsed:?})\n"));
-        assert!(
-            *elapsed < Duration::from_secs(30),
-            "{name} took {elapsed:?}"
-        );
+        assert!(*elapsed < Duration::from_secs(30), "{name} took {elapsed:?}");
     }
     println!("{report}");
 
@@ -248,11 +175,7 @@ async fn every_hostile_file_gets_an_answer_within_the_wall_clock_limit() {
         "synth_docx_zipbomb-document-xml-1GiB.docx",
         "synth_docx_20000-entries.docx",
     ] {
-        assert!(
-            outcome_of(must_fail).is_err(),
-            "{must_fail}: {:?}",
-            outcome_of(must_fail)
-        );
+        assert!(outcome_of(must_fail).is_err(), "{must_fail}: {:?}", outcome_of(must_fail));
     }
     for refused in [
         "doc_legacy-word97.doc",
@@ -261,10 +184,7 @@ async fn every_hostile_file_gets_an_answer_within_the_wall_clock_limit() {
         "synth_docx_no-document-xml.docx",
     ] {
         assert!(
-            matches!(
-                outcome_of(refused),
-                Err(CvTextError::Rejected(CvRejection::Unsupported))
-            ),
+            matches!(outcome_of(refused), Err(CvTextError::Rejected(CvRejection::Unsupported))),
             "{refused}: {:?}",
             outcome_of(refused)
         );
@@ -277,13 +197,7 @@ async fn every_hostile_file_gets_an_answer_within_the_wall_clock_limit() {
 #[tokio::test]
 async fn the_flate_bomb_hits_the_memory_limit() {
     let result = text_of(&extractor(), "bad/synth_pdf_flate-bomb-1GiB-content.pdf").await;
-    assert!(
-        matches!(
-            result,
-            Err(CvTextError::Extraction(ExtractionError::MemoryExhausted))
-        ),
-        "{result:?}"
-    );
+    assert!(matches!(result, Err(CvTextError::Extraction(ExtractionError::MemoryExhausted))), "{result:?}");
 }
 
 #[tokio::test]
@@ -294,18 +208,9 @@ async fn a_child_past_the_wall_clock_is_killed_and_reported() {
         ..ExtractionLimits::default()
     });
     let started = Instant::now();
-    let result = extractor
-        .extract(&corpus("bad/synth_pdf_100k-pages.pdf"), CvFormat::Pdf)
-        .await;
-    assert!(
-        matches!(result, Err(ExtractionError::TimedOut(_))),
-        "{result:?}"
-    );
-    assert!(
-        started.elapsed() < Duration::from_secs(10),
-        "took {:?}",
-        started.elapsed()
-    );
+    let result = extractor.extract(&corpus("bad/synth_pdf_100k-pages.pdf"), CvFormat::Pdf).await;
+    assert!(matches!(result, Err(ExtractionError::TimedOut(_))), "{result:?}");
+    assert!(started.elapsed() < Duration::from_secs(10), "took {:?}", started.elapsed());
 }
 
 #[tokio::test]
@@ -316,18 +221,9 @@ async fn a_child_past_its_cpu_limit_is_stopped() {
         ..ExtractionLimits::default()
     });
     let started = Instant::now();
-    let result = extractor
-        .extract(&corpus("bad/synth_pdf_100k-pages.pdf"), CvFormat::Pdf)
-        .await;
-    assert!(
-        matches!(result, Err(ExtractionError::Crashed(_))),
-        "{result:?}"
-    );
-    assert!(
-        started.elapsed() < Duration::from_secs(30),
-        "took {:?}",
-        started.elapsed()
-    );
+    let result = extractor.extract(&corpus("bad/synth_pdf_100k-pages.pdf"), CvFormat::Pdf).await;
+    assert!(matches!(result, Err(ExtractionError::Crashed(_))), "{result:?}");
+    assert!(started.elapsed() < Duration::from_secs(30), "took {:?}", started.elapsed());
 }
 
 #[tokio::test]
@@ -335,10 +231,7 @@ async fn a_file_over_the_size_limit_is_refused_before_detection() {
     let path = corpus("cv/awesomecv_cv.pdf");
     let len = std::fs::metadata(&path).unwrap().len();
     let result = extract_file(&extractor(), &path, len - 1).await;
-    assert!(
-        matches!(result, Err(CvTextError::TooLarge { .. })),
-        "{result:?}"
-    );
+    assert!(matches!(result, Err(CvTextError::TooLarge { .. })), "{result:?}");
     assert!(extract_file(&extractor(), &path, len).await.is_ok());
 }
 
@@ -350,32 +243,17 @@ async fn an_empty_or_unsupported_file_is_rejected_with_the_contract_reason() {
     let text = dir.path().join("cv.docx");
     std::fs::write(&text, "plain text pretending to be a CV").unwrap();
 
-    let error = extract_file(&extractor(), &empty, MAX_CV_BYTES)
-        .await
-        .unwrap_err();
+    let error = extract_file(&extractor(), &empty, MAX_CV_BYTES).await.unwrap_err();
     assert_eq!(error.to_string(), "CV file is empty");
-    let error = extract_file(&extractor(), &text, MAX_CV_BYTES)
-        .await
-        .unwrap_err();
-    assert_eq!(
-        error.to_string(),
-        "unsupported file format (expected PDF or DOCX)"
-    );
+    let error = extract_file(&extractor(), &text, MAX_CV_BYTES).await.unwrap_err();
+    assert_eq!(error.to_string(), "unsupported file format (expected PDF or DOCX)");
 }
 
 #[tokio::test]
 async fn a_missing_extractor_binary_is_a_spawn_error() {
-    let extractor = CvExtractor::new(
-        PathBuf::from("/nonexistent/talqo-server"),
-        ExtractionLimits::default(),
-    );
-    let result = extractor
-        .extract(Path::new("/dev/null"), CvFormat::Pdf)
-        .await;
-    assert!(
-        matches!(result, Err(ExtractionError::Spawn(_))),
-        "{result:?}"
-    );
+    let extractor = CvExtractor::new(PathBuf::from("/nonexistent/talqo-server"), ExtractionLimits::default());
+    let result = extractor.extract(Path::new("/dev/null"), CvFormat::Pdf).await;
+    assert!(matches!(result, Err(ExtractionError::Spawn(_))), "{result:?}");
 }
 
 #[test]
@@ -402,12 +280,7 @@ fn pdf_with_content(content: &[u8]) -> Vec<u8> {
         b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents 4 0 R \
            /Resources << /Font << /F1 5 0 R >> >> >>"
             .to_vec(),
-        [
-            format!("<< /Length {} >>\nstream\n", content.len()).as_bytes(),
-            content,
-            b"\nendstream",
-        ]
-        .concat(),
+        [format!("<< /Length {} >>\nstream\n", content.len()).as_bytes(), content, b"\nendstream"].concat(),
         b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>".to_vec(),
     ];
     for (index, body) in objects.iter().enumerate() {
@@ -417,18 +290,12 @@ fn pdf_with_content(content: &[u8]) -> Vec<u8> {
         pdf.extend_from_slice(b"\nendobj\n");
     }
     let xref_at = pdf.len();
-    pdf.extend_from_slice(
-        format!("xref\n0 {}\n0000000000 65535 f \n", objects.len() + 1).as_bytes(),
-    );
+    pdf.extend_from_slice(format!("xref\n0 {}\n0000000000 65535 f \n", objects.len() + 1).as_bytes());
     for offset in offsets {
         pdf.extend_from_slice(format!("{offset:010} 00000 n \n").as_bytes());
     }
     pdf.extend_from_slice(
-        format!(
-            "trailer\n<< /Size {} /Root 1 0 R >>\nstartxref\n{xref_at}\n%%EOF\n",
-            objects.len() + 1
-        )
-        .as_bytes(),
+        format!("trailer\n<< /Size {} /Root 1 0 R >>\nstartxref\n{xref_at}\n%%EOF\n", objects.len() + 1).as_bytes(),
     );
     pdf
 }
@@ -437,14 +304,8 @@ fn pdf_with_content(content: &[u8]) -> Vec<u8> {
 async fn a_generated_pdf_gives_its_text() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("hello.pdf");
-    std::fs::write(
-        &path,
-        pdf_with_content(b"BT /F1 12 Tf 72 720 Td (Hello recruiter) Tj ET"),
-    )
-    .unwrap();
-    let (format, text) = extract_file(&extractor(), &path, MAX_CV_BYTES)
-        .await
-        .unwrap();
+    std::fs::write(&path, pdf_with_content(b"BT /F1 12 Tf 72 720 Td (Hello recruiter) Tj ET")).unwrap();
+    let (format, text) = extract_file(&extractor(), &path, MAX_CV_BYTES).await.unwrap();
     assert_eq!(format, CvFormat::Pdf);
     assert_eq!(text, "Hello recruiter");
 }
@@ -463,18 +324,9 @@ async fn deeply_nested_arrays_in_a_content_stream_cost_one_child_not_the_caller(
 
     let started = Instant::now();
     let result = extract_file(&extractor(), &path, MAX_CV_BYTES).await;
+    assert!(started.elapsed() < Duration::from_secs(30), "took {:?}", started.elapsed());
     assert!(
-        started.elapsed() < Duration::from_secs(30),
-        "took {:?}",
-        started.elapsed()
-    );
-    assert!(
-        matches!(
-            result,
-            Err(CvTextError::Extraction(
-                ExtractionError::Crashed(_) | ExtractionError::Failed(_)
-            ))
-        ),
+        matches!(result, Err(CvTextError::Extraction(ExtractionError::Crashed(_) | ExtractionError::Failed(_)))),
         "{result:?}"
     );
 }

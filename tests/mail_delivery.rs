@@ -14,8 +14,7 @@ use serde::Deserialize;
 use sqlx::{Connection, PgConnection, PgPool};
 use talqo_server::db::outbox;
 use talqo_server::mail::{
-    EmailContext, EmailKind, Locale, Mailer, deliver_due, mailer_from_url, render_email,
-    run_delivery_loop,
+    EmailContext, EmailKind, Locale, Mailer, deliver_due, mailer_from_url, render_email, run_delivery_loop,
 };
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
@@ -29,8 +28,7 @@ const MAIL_FROM: &str = "Talqo <no-reply@talqo.localhost>";
 // A fresh database per test.
 
 fn postgres_server_url() -> String {
-    std::env::var("TALQO_TEST_POSTGRES_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".to_owned())
+    std::env::var("TALQO_TEST_POSTGRES_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".to_owned())
 }
 
 /// A database made for one test, migrated, and dropped when the test ends (even by a panic).
@@ -44,14 +42,9 @@ impl TestDatabase {
         let name = format!("talqo_mailtest_{}", Uuid::new_v4().simple());
         let server = postgres_server_url();
         let mut admin = PgConnection::connect(&format!("{server}/postgres")).await?;
-        sqlx::query(&format!("CREATE DATABASE \"{name}\""))
-            .execute(&mut admin)
-            .await?;
+        sqlx::query(&format!("CREATE DATABASE \"{name}\"")).execute(&mut admin).await?;
         admin.close().await?;
-        let pool = sqlx::postgres::PgPoolOptions::new()
-            .max_connections(4)
-            .connect(&format!("{server}/{name}"))
-            .await?;
+        let pool = sqlx::postgres::PgPoolOptions::new().max_connections(4).connect(&format!("{server}/{name}")).await?;
         sqlx::migrate!("./migrations").run(&pool).await?;
         Ok(Self { name, pool })
     }
@@ -63,19 +56,10 @@ impl Drop for TestDatabase {
         // shutting down. FORCE ends the pool's connections.
         let name = self.name.clone();
         let dropped = std::thread::spawn(move || {
-            let runtime = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .ok()?;
+            let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().ok()?;
             runtime.block_on(async move {
-                let mut admin =
-                    PgConnection::connect(&format!("{}/postgres", postgres_server_url()))
-                        .await
-                        .ok()?;
-                sqlx::query(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"))
-                    .execute(&mut admin)
-                    .await
-                    .ok()
+                let mut admin = PgConnection::connect(&format!("{}/postgres", postgres_server_url())).await.ok()?;
+                sqlx::query(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)")).execute(&mut admin).await.ok()
             })
         })
         .join();
@@ -100,21 +84,19 @@ async fn insert_application(
     recipient: &str,
 ) -> Result<Application, Box<dyn std::error::Error>> {
     let slug = format!("co-{}", &Uuid::new_v4().simple().to_string()[..12]);
-    let company_id: Uuid = sqlx::query_scalar(
-        "INSERT INTO companies (name, slug, locale) VALUES ($1, $2, $3) RETURNING id",
-    )
-    .bind(&context.company_name)
-    .bind(&slug)
-    .bind(locale.as_str())
-    .fetch_one(pool)
-    .await?;
-    let offer_id: Uuid = sqlx::query_scalar(
-        "INSERT INTO job_offers (company_id, title, status) VALUES ($1, $2, 'open') RETURNING id",
-    )
-    .bind(company_id)
-    .bind(&context.offer_title)
-    .fetch_one(pool)
-    .await?;
+    let company_id: Uuid =
+        sqlx::query_scalar("INSERT INTO companies (name, slug, locale) VALUES ($1, $2, $3) RETURNING id")
+            .bind(&context.company_name)
+            .bind(&slug)
+            .bind(locale.as_str())
+            .fetch_one(pool)
+            .await?;
+    let offer_id: Uuid =
+        sqlx::query_scalar("INSERT INTO job_offers (company_id, title, status) VALUES ($1, $2, 'open') RETURNING id")
+            .bind(company_id)
+            .bind(&context.offer_title)
+            .fetch_one(pool)
+            .await?;
     let candidate_id: Uuid = sqlx::query_scalar(
         "INSERT INTO candidates (company_id, email, first_name, last_name, identity_email, \
              identity_first_name, identity_last_name, cv_object_key, cv_content_type, cv_size_bytes) \
@@ -136,12 +118,7 @@ async fn insert_application(
     .bind(company_id)
     .fetch_one(pool)
     .await?;
-    Ok(Application {
-        id,
-        recipient: recipient.to_owned(),
-        locale,
-        context,
-    })
+    Ok(Application { id, recipient: recipient.to_owned(), locale, context })
 }
 
 fn context(first_name: &str, offer_title: &str, company_name: &str) -> EmailContext {
@@ -154,23 +131,10 @@ fn context(first_name: &str, offer_title: &str, company_name: &str) -> EmailCont
 }
 
 /// Queues `kind` for `application` the way intake does: inside a transaction.
-async fn enqueue(
-    pool: &PgPool,
-    application: &Application,
-    kind: EmailKind,
-    send_after: DateTime<Utc>,
-) -> TestResult {
+async fn enqueue(pool: &PgPool, application: &Application, kind: EmailKind, send_after: DateTime<Utc>) -> TestResult {
     let email = render_email(kind, application.locale, &application.context);
     let mut transaction = pool.begin().await?;
-    outbox::enqueue(
-        &mut transaction,
-        application.id,
-        kind,
-        &application.recipient,
-        &email,
-        send_after,
-    )
-    .await?;
+    outbox::enqueue(&mut transaction, application.id, kind, &application.recipient, &email, send_after).await?;
     transaction.commit().await?;
     Ok(())
 }
@@ -185,10 +149,7 @@ struct OutboxRow {
     due_in_future: bool,
 }
 
-async fn outbox_row(
-    pool: &PgPool,
-    application_id: Uuid,
-) -> Result<OutboxRow, Box<dyn std::error::Error>> {
+async fn outbox_row(pool: &PgPool, application_id: Uuid) -> Result<OutboxRow, Box<dyn std::error::Error>> {
     Ok(sqlx::query_as::<_, OutboxRow>(
         "SELECT id, attempts, last_error, sent_at, locked_until, send_after > now() AS due_in_future \
          FROM email_outbox WHERE application_id = $1",
@@ -206,9 +167,7 @@ fn python() -> String {
 }
 
 fn support_script(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/support")
-        .join(name)
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/support").join(name)
 }
 
 #[derive(Debug, Deserialize)]
@@ -254,24 +213,13 @@ async fn read_emails(directory: &Path) -> Result<Vec<ReceivedEmail>, Box<dyn std
     if files.is_empty() {
         return Ok(Vec::new());
     }
-    let output = Command::new(python())
-        .arg(support_script("eml_to_json.py"))
-        .args(&files)
-        .output()
-        .await?;
-    assert!(
-        output.status.success(),
-        "eml_to_json.py failed: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    let output = Command::new(python()).arg(support_script("eml_to_json.py")).args(&files).output().await?;
+    assert!(output.status.success(), "eml_to_json.py failed: {}", String::from_utf8_lossy(&output.stderr));
     Ok(serde_json::from_slice(&output.stdout)?)
 }
 
 fn file_mailer(directory: &Path) -> Result<Mailer, Box<dyn std::error::Error>> {
-    Ok(mailer_from_url(
-        &format!("file://{}", directory.display()),
-        MAIL_FROM,
-    )?)
+    Ok(mailer_from_url(&format!("file://{}", directory.display()), MAIL_FROM)?)
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -283,10 +231,7 @@ struct SmtpSink {
     _child: Child,
 }
 
-async fn start_smtp_sink(
-    directory: &Path,
-    port: u16,
-) -> Result<SmtpSink, Box<dyn std::error::Error>> {
+async fn start_smtp_sink(directory: &Path, port: u16) -> Result<SmtpSink, Box<dyn std::error::Error>> {
     let mut child = Command::new(python())
         .arg(support_script("smtp_sink.py"))
         .arg(directory)
@@ -299,21 +244,14 @@ async fn start_smtp_sink(
     let stdout = child.stdout.take().ok_or("the sink has no stdout")?;
     let mut first_line = String::new();
     // An upper bound so a broken sink fails the test instead of hanging it.
-    tokio::time::timeout(
-        Duration::from_secs(30),
-        BufReader::new(stdout).read_line(&mut first_line),
-    )
-    .await??;
+    tokio::time::timeout(Duration::from_secs(30), BufReader::new(stdout).read_line(&mut first_line)).await??;
     let port = first_line.trim().parse().map_err(|_| {
         format!(
             "the SMTP sink did not start (is aiosmtpd installed for `{}`? `pip install aiosmtpd`); it said {first_line:?}",
             python()
         )
     })?;
-    Ok(SmtpSink {
-        port,
-        _child: child,
-    })
+    Ok(SmtpSink { port, _child: child })
 }
 
 /// A loopback port with nothing listening on it (it was free a moment ago).
@@ -354,29 +292,19 @@ async fn file_transport_writes_one_eml_per_email_and_marks_them_sent() -> TestRe
 
     let emails = read_emails(&mail_directory).await?;
     assert_eq!(emails.len(), 2, "{emails:?}");
-    let to_french = emails
-        .iter()
-        .find(|email| email.to == french.recipient)
-        .ok_or("no email to the French candidate")?;
-    let to_english = emails
-        .iter()
-        .find(|email| email.to == english.recipient)
-        .ok_or("no email to the English candidate")?;
+    let to_french =
+        emails.iter().find(|email| email.to == french.recipient).ok_or("no email to the French candidate")?;
+    let to_english =
+        emails.iter().find(|email| email.to == english.recipient).ok_or("no email to the English candidate")?;
 
-    assert_eq!(
-        to_french.subject,
-        "Candidature reçue\u{a0}: Développeuse Rust chez Acme Études"
-    );
+    assert_eq!(to_french.subject, "Candidature reçue\u{a0}: Développeuse Rust chez Acme Études");
     assert!(to_french.text().contains("Bonjour Zoé"));
     assert!(to_french.text().contains("Développeuse Rust"));
     assert!(to_french.text().contains("Acme Études"));
     assert!(to_french.html().contains("Développeuse Rust"));
     assert!(to_french.html().contains("Acme Études"));
 
-    assert_eq!(
-        to_english.subject,
-        "Application received: Site Reliability Engineer at Globex"
-    );
+    assert_eq!(to_english.subject, "Application received: Site Reliability Engineer at Globex");
     assert!(to_english.text().contains("Hello John"));
     assert!(to_english.html().contains("Site Reliability Engineer"));
     assert!(to_english.html().contains("Globex"));
@@ -391,10 +319,7 @@ async fn file_transport_writes_one_eml_per_email_and_marks_them_sent() -> TestRe
         assert!(row.sent_at.is_some(), "{row:?}");
         assert_eq!(row.attempts, 0);
         assert!(row.locked_until.is_none());
-        let email = emails
-            .iter()
-            .find(|email| email.to == application.recipient)
-            .ok_or("missing email")?;
+        let email = emails.iter().find(|email| email.to == application.recipient).ok_or("missing email")?;
         // The Message-ID names the outbox row, so a copy sent again is recognisable.
         assert_eq!(email.message_id, format!("<{}@talqo.localhost>", row.id));
     }
@@ -410,31 +335,17 @@ async fn an_email_is_not_sent_before_its_send_after() -> TestResult {
     let pool = &database.pool;
     let mail_directory = tempfile::tempdir()?;
     let mailer = file_mailer(mail_directory.path())?;
-    let application = insert_application(
-        pool,
-        Locale::Fr,
-        context("Zoé", "Développeuse Rust", "Acme"),
-        "zoe@example.com",
-    )
-    .await?;
+    let application =
+        insert_application(pool, Locale::Fr, context("Zoé", "Développeuse Rust", "Acme"), "zoe@example.com").await?;
     // CONTRACT §6 "Auto-reject": the rejection waits REJECTION_EMAIL_DELAY.
-    enqueue(
-        pool,
-        &application,
-        EmailKind::Rejection,
-        Utc::now() + chrono::Duration::hours(24),
-    )
-    .await?;
+    enqueue(pool, &application, EmailKind::Rejection, Utc::now() + chrono::Duration::hours(24)).await?;
 
     assert_eq!(deliver_due(pool, &mailer, 10).await?, 0);
     assert!(eml_files(mail_directory.path())?.is_empty());
     let row = outbox_row(pool, application.id).await?;
     assert!(row.sent_at.is_none() && row.locked_until.is_none() && row.attempts == 0);
 
-    sqlx::query("UPDATE email_outbox SET send_after = now() WHERE id = $1")
-        .bind(row.id)
-        .execute(pool)
-        .await?;
+    sqlx::query("UPDATE email_outbox SET send_after = now() WHERE id = $1").bind(row.id).execute(pool).await?;
     assert_eq!(deliver_due(pool, &mailer, 10).await?, 1);
     let emails = read_emails(mail_directory.path()).await?;
     assert_eq!(emails.len(), 1);
@@ -446,13 +357,8 @@ async fn an_email_is_not_sent_before_its_send_after() -> TestResult {
 async fn an_email_of_each_kind_is_queued_at_most_once_per_application() -> TestResult {
     let database = TestDatabase::create().await?;
     let pool = &database.pool;
-    let application = insert_application(
-        pool,
-        Locale::En,
-        context("John", "Engineer", "Globex"),
-        "john@example.org",
-    )
-    .await?;
+    let application =
+        insert_application(pool, Locale::En, context("John", "Engineer", "Globex"), "john@example.org").await?;
     enqueue(pool, &application, EmailKind::Confirmation, Utc::now()).await?;
     enqueue(pool, &application, EmailKind::Confirmation, Utc::now()).await?;
     enqueue(pool, &application, EmailKind::Rejection, Utc::now()).await?;
@@ -471,25 +377,16 @@ async fn an_email_held_by_another_worker_waits_for_its_lease_to_expire() -> Test
     let pool = &database.pool;
     let mail_directory = tempfile::tempdir()?;
     let mailer = file_mailer(mail_directory.path())?;
-    let application = insert_application(
-        pool,
-        Locale::En,
-        context("John", "Engineer", "Globex"),
-        "john@example.org",
-    )
-    .await?;
+    let application =
+        insert_application(pool, Locale::En, context("John", "Engineer", "Globex"), "john@example.org").await?;
     enqueue(pool, &application, EmailKind::Confirmation, Utc::now()).await?;
-    sqlx::query("UPDATE email_outbox SET locked_until = now() + interval '5 minutes'")
-        .execute(pool)
-        .await?;
+    sqlx::query("UPDATE email_outbox SET locked_until = now() + interval '5 minutes'").execute(pool).await?;
 
     assert_eq!(deliver_due(pool, &mailer, 10).await?, 0);
     assert!(eml_files(mail_directory.path())?.is_empty());
 
     // The holder died: once its lease passed, the email is taken over and sent.
-    sqlx::query("UPDATE email_outbox SET locked_until = now() - interval '1 second'")
-        .execute(pool)
-        .await?;
+    sqlx::query("UPDATE email_outbox SET locked_until = now() - interval '1 second'").execute(pool).await?;
     assert_eq!(deliver_due(pool, &mailer, 10).await?, 1);
     assert_eq!(eml_files(mail_directory.path())?.len(), 1);
     Ok(())
@@ -512,16 +409,12 @@ async fn concurrent_passes_send_each_email_once() -> TestResult {
         enqueue(pool, &application, EmailKind::Confirmation, Utc::now()).await?;
     }
 
-    let (first, second, third) = tokio::join!(
-        deliver_due(pool, &mailer, 12),
-        deliver_due(pool, &mailer, 12),
-        deliver_due(pool, &mailer, 12),
-    );
+    let (first, second, third) =
+        tokio::join!(deliver_due(pool, &mailer, 12), deliver_due(pool, &mailer, 12), deliver_due(pool, &mailer, 12),);
     assert_eq!(first? + second? + third?, 12);
     assert_eq!(eml_files(mail_directory.path())?.len(), 12);
-    let unsent: i64 = sqlx::query_scalar("SELECT count(*) FROM email_outbox WHERE sent_at IS NULL")
-        .fetch_one(pool)
-        .await?;
+    let unsent: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM email_outbox WHERE sent_at IS NULL").fetch_one(pool).await?;
     assert_eq!(unsent, 0);
     Ok(())
 }
@@ -535,11 +428,7 @@ async fn html_bodies_escape_what_candidates_and_companies_wrote() -> TestResult 
     let application = insert_application(
         pool,
         Locale::En,
-        context(
-            "<script>alert('x')</script>",
-            "<img src=x onerror=alert(1)> Engineer",
-            "Smith & \"Sons\"",
-        ),
+        context("<script>alert('x')</script>", "<img src=x onerror=alert(1)> Engineer", "Smith & \"Sons\""),
         "mallory@example.com",
     )
     .await?;
@@ -551,14 +440,8 @@ async fn html_bodies_escape_what_candidates_and_companies_wrote() -> TestResult 
     let html = emails[0].html();
     assert!(!html.contains("<script>"), "{html}");
     assert!(!html.contains("<img"), "{html}");
-    assert!(
-        html.contains("&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt;"),
-        "{html}"
-    );
-    assert!(
-        html.contains("&lt;img src=x onerror=alert(1)&gt; Engineer"),
-        "{html}"
-    );
+    assert!(html.contains("&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt;"), "{html}");
+    assert!(html.contains("&lt;img src=x onerror=alert(1)&gt; Engineer"), "{html}");
     assert!(html.contains("Smith &amp; &quot;Sons&quot;"), "{html}");
     // The plain-text body is not HTML and keeps the values as written.
     assert!(emails[0].text().contains("<script>alert('x')</script>"));
@@ -586,25 +469,15 @@ async fn an_smtp_outage_delays_the_email_which_is_then_received_exactly_once() -
     let row = outbox_row(pool, application.id).await?;
     assert_eq!(row.attempts, 1, "{row:?}");
     assert!(row.due_in_future, "{row:?}");
-    assert!(
-        row.sent_at.is_none() && row.locked_until.is_none(),
-        "{row:?}"
-    );
-    assert!(
-        row.last_error
-            .as_deref()
-            .is_some_and(|error| !error.is_empty())
-    );
+    assert!(row.sent_at.is_none() && row.locked_until.is_none(), "{row:?}");
+    assert!(row.last_error.as_deref().is_some_and(|error| !error.is_empty()));
     // Not due yet: another pass leaves it alone.
     assert_eq!(deliver_due(pool, &mailer, 10).await?, 0);
     assert_eq!(outbox_row(pool, application.id).await?.attempts, 1);
 
     let sink = start_smtp_sink(received.path(), port).await?;
     assert_eq!(sink.port, port);
-    sqlx::query("UPDATE email_outbox SET send_after = now() WHERE id = $1")
-        .bind(row.id)
-        .execute(pool)
-        .await?;
+    sqlx::query("UPDATE email_outbox SET send_after = now() WHERE id = $1").bind(row.id).execute(pool).await?;
     assert_eq!(deliver_due(pool, &mailer, 10).await?, 1);
     assert_eq!(deliver_due(pool, &mailer, 10).await?, 0);
 
@@ -614,10 +487,7 @@ async fn an_smtp_outage_delays_the_email_which_is_then_received_exactly_once() -
     assert_eq!(email.envelope_to.as_deref(), Some("zoe.durand@example.com"));
     assert_eq!(email.to, "zoe.durand@example.com");
     assert_eq!(email.from, MAIL_FROM);
-    assert_eq!(
-        email.subject,
-        "Candidature reçue\u{a0}: Développeuse Rust chez Acme Études"
-    );
+    assert_eq!(email.subject, "Candidature reçue\u{a0}: Développeuse Rust chez Acme Études");
     assert_eq!(email.content_type, "multipart/alternative");
     assert!(email.text().contains("Bonjour Zoé"));
     assert!(email.html().contains("Acme Études"));
@@ -652,14 +522,7 @@ async fn smtp_delivers_several_emails_over_one_server() -> TestResult {
     let emails = read_emails(received.path()).await?;
     let mut recipients: Vec<&str> = emails.iter().map(|email| email.to.as_str()).collect();
     recipients.sort_unstable();
-    assert_eq!(
-        recipients,
-        [
-            "candidate0@example.com",
-            "candidate1@example.com",
-            "candidate2@example.com"
-        ]
-    );
+    assert_eq!(recipients, ["candidate0@example.com", "candidate1@example.com", "candidate2@example.com"]);
     Ok(())
 }
 
@@ -670,27 +533,14 @@ async fn the_delivery_loop_sends_queued_email_and_stops_when_told() -> TestResul
     let mail_directory = tempfile::tempdir()?;
     let mailer = file_mailer(mail_directory.path())?;
     let shutdown = tokio_util::sync::CancellationToken::new();
-    let delivery = tokio::spawn(run_delivery_loop(
-        pool.clone(),
-        mailer,
-        Duration::from_millis(50),
-        shutdown.clone(),
-    ));
+    let delivery = tokio::spawn(run_delivery_loop(pool.clone(), mailer, Duration::from_millis(50), shutdown.clone()));
 
-    let application = insert_application(
-        pool,
-        Locale::En,
-        context("John", "Engineer", "Globex"),
-        "john@example.org",
-    )
-    .await?;
+    let application =
+        insert_application(pool, Locale::En, context("John", "Engineer", "Globex"), "john@example.org").await?;
     enqueue(pool, &application, EmailKind::Confirmation, Utc::now()).await?;
     // Upper bounds only: the point is that the loop picks the email up and then stops.
     tokio::time::timeout(Duration::from_secs(30), async {
-        while outbox_row(pool, application.id)
-            .await
-            .is_ok_and(|row| row.sent_at.is_none())
-        {
+        while outbox_row(pool, application.id).await.is_ok_and(|row| row.sent_at.is_none()) {
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
     })

@@ -44,9 +44,7 @@ pub fn run_extraction_child(args: &[OsString]) -> ExitCode {
     };
     let memory_bytes = env_number(MEMORY_BYTES_ENV).unwrap_or(DEFAULT_MEMORY_BYTES);
     let cpu_seconds = env_number(CPU_SECONDS_ENV).unwrap_or(DEFAULT_CPU_SECONDS);
-    let max_chars = env_number(MAX_CHARS_ENV)
-        .and_then(|n| usize::try_from(n).ok())
-        .unwrap_or(DEFAULT_MAX_CHARS);
+    let max_chars = env_number(MAX_CHARS_ENV).and_then(|n| usize::try_from(n).ok()).unwrap_or(DEFAULT_MAX_CHARS);
 
     if let Err(reason) = lower_limits(memory_bytes, cpu_seconds) {
         // Never parse a hostile file without the limits.
@@ -65,18 +63,12 @@ pub fn run_extraction_child(args: &[OsString]) -> ExitCode {
                 .map(|s| (*s).to_owned())
                 .or_else(|| payload.downcast_ref::<String>().cloned())
                 .unwrap_or_default();
-            return fail(
-                EXIT_PANICKED,
-                &format!("the {format} parser panicked: {detail}"),
-            );
+            return fail(EXIT_PANICKED, &format!("the {format} parser panicked: {detail}"));
         }
     };
 
     let mut stdout = std::io::stdout().lock();
-    match stdout
-        .write_all(text.as_bytes())
-        .and_then(|()| stdout.flush())
-    {
+    match stdout.write_all(text.as_bytes()).and_then(|()| stdout.flush()) {
         Ok(()) => ExitCode::SUCCESS,
         Err(_) => fail(EXIT_OUTPUT_FAILED, "could not write the text"),
     }
@@ -87,10 +79,7 @@ fn parse_arguments(args: &[OsString]) -> Result<(CvFormat, PathBuf), String> {
     let [format, path] = args else {
         return Err(USAGE.to_owned());
     };
-    let format = format
-        .to_str()
-        .and_then(CvFormat::from_name)
-        .ok_or_else(|| USAGE.to_owned())?;
+    let format = format.to_str().and_then(CvFormat::from_name).ok_or_else(|| USAGE.to_owned())?;
     Ok((format, PathBuf::from(path)))
 }
 
@@ -108,14 +97,10 @@ fn lower_limits(memory_bytes: u64, cpu_seconds: u64) -> Result<(), String> {
 }
 
 fn lower(resource: Resource, soft: u64, hard: u64) -> Result<(), String> {
-    let (_, current_hard) = resource
-        .get()
-        .map_err(|e| format!("could not read resource limit: {e}"))?;
+    let (_, current_hard) = resource.get().map_err(|e| format!("could not read resource limit: {e}"))?;
     let hard = hard.min(current_hard);
     let soft = soft.min(hard);
-    resource
-        .set(soft, hard)
-        .map_err(|e| format!("could not set resource limit: {e}"))
+    resource.set(soft, hard).map_err(|e| format!("could not set resource limit: {e}"))
 }
 
 fn extract(format: CvFormat, path: &std::path::Path, max_chars: usize) -> Result<String, String> {
@@ -131,11 +116,7 @@ fn extract(format: CvFormat, path: &std::path::Path, max_chars: usize) -> Result
 
 /// Writes the reason as one line on stderr and returns the exit code.
 fn fail(code: u8, reason: &str) -> ExitCode {
-    let line: String = reason
-        .chars()
-        .map(|c| if c.is_control() { ' ' } else { c })
-        .take(300)
-        .collect();
+    let line: String = reason.chars().map(|c| if c.is_control() { ' ' } else { c }).take(300).collect();
     let _ = writeln!(std::io::stderr(), "{line}");
     ExitCode::from(code)
 }

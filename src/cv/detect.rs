@@ -57,10 +57,7 @@ pub fn detect_cv_format(path: &Path) -> Result<CvFormat, CvRejection> {
     }
 
     let mut head = Vec::with_capacity(PDF_MAGIC_WINDOW);
-    (&mut file)
-        .take(PDF_MAGIC_WINDOW as u64)
-        .read_to_end(&mut head)
-        .map_err(CvRejection::Io)?;
+    (&mut file).take(PDF_MAGIC_WINDOW as u64).read_to_end(&mut head).map_err(CvRejection::Io)?;
     if head.windows(PDF_MAGIC.len()).any(|w| w == PDF_MAGIC) {
         return Ok(CvFormat::Pdf);
     }
@@ -99,10 +96,7 @@ fn zip_central_directory_names(file: &mut File, file_len: u64, wanted: &[u8]) ->
 
     // Self-extracting stubs or other prepended bytes shift every offset; the directory then
     // still ends where the end record starts, which is where other readers look for it.
-    let candidates = [
-        Some(directory.offset),
-        directory.end_record_at.checked_sub(directory.size),
-    ];
+    let candidates = [Some(directory.offset), directory.end_record_at.checked_sub(directory.size)];
     for start in candidates.into_iter().flatten() {
         if start >= directory.end_record_at {
             continue;
@@ -111,9 +105,7 @@ fn zip_central_directory_names(file: &mut File, file_len: u64, wanted: &[u8]) ->
             return Ok(found);
         }
     }
-    Err(invalid_zip(
-        "no central directory header where the end record points",
-    ))
+    Err(invalid_zip("no central directory header where the end record points"))
 }
 
 /// Reads the end-of-central-directory record (and its ZIP64 counterpart when there is one).
@@ -129,12 +121,9 @@ fn locate_central_directory(file: &mut File, file_len: u64) -> io::Result<Centra
     // The last signature whose comment length reaches exactly the end of the file is the real
     // record; a signature inside the comment or the data would not line up. Failing that, accept
     // trailing bytes after the comment, as common readers do.
-    let record_end =
-        |i: usize| read_u16(&tail, i + 20).map(|c| i + EOCD_LEN as usize + usize::from(c));
+    let record_end = |i: usize| read_u16(&tail, i + 20).map(|c| i + EOCD_LEN as usize + usize::from(c));
     let signatures = || {
-        (0..=tail.len().saturating_sub(EOCD_LEN as usize))
-            .rev()
-            .filter(|&i| tail.get(i..i + 4) == Some(&ZIP_EOCD[..]))
+        (0..=tail.len().saturating_sub(EOCD_LEN as usize)).rev().filter(|&i| tail.get(i..i + 4) == Some(&ZIP_EOCD[..]))
     };
     let eocd_at = signatures()
         .find(|&i| record_end(i) == Some(tail.len()))
@@ -157,8 +146,7 @@ fn locate_central_directory(file: &mut File, file_len: u64) -> io::Result<Centra
     if let Some(locator_at) = locator_at
         && tail.get(locator_at..locator_at + 4) == Some(&ZIP64_EOCD_LOCATOR[..])
     {
-        let zip64_eocd_at =
-            read_u64(&tail, locator_at + 8).ok_or_else(|| invalid_zip("short ZIP64 locator"))?;
+        let zip64_eocd_at = read_u64(&tail, locator_at + 8).ok_or_else(|| invalid_zip("short ZIP64 locator"))?;
         let locator_in_file = tail_start + locator_at as u64;
         if zip64_eocd_at >= locator_in_file {
             return Err(invalid_zip("ZIP64 end record after its locator"));
@@ -197,16 +185,10 @@ fn scan_central_directory(
 
     // Bounded twice: by the declared entry count and by the bytes before the end record, which
     // the real file length bounds in turn.
-    while seen < directory.entries
-        && position + CENTRAL_HEADER_LEN as u64 <= directory.end_record_at
-    {
+    while seen < directory.entries && position + CENTRAL_HEADER_LEN as u64 <= directory.end_record_at {
         reader.read_exact(&mut header)?;
         if header[..4] != ZIP_CENTRAL_HEADER {
-            return if seen == 0 {
-                Ok(None)
-            } else {
-                Err(invalid_zip("central directory header signature missing"))
-            };
+            return if seen == 0 { Ok(None) } else { Err(invalid_zip("central directory header signature missing")) };
         }
         let name_len = u64::from(read_u16(&header, 28).unwrap_or(0));
         let extra_len = u64::from(read_u16(&header, 30).unwrap_or(0));
@@ -218,10 +200,7 @@ fn scan_central_directory(
             if name == wanted {
                 return Ok(Some(true));
             }
-            io::copy(
-                &mut (&mut reader).take(extra_len + comment_len),
-                &mut io::sink(),
-            )?;
+            io::copy(&mut (&mut reader).take(extra_len + comment_len), &mut io::sink())?;
         } else {
             // Skipping by seeking keeps long names and extra fields out of memory.
             let skip = name_len + extra_len + comment_len;
@@ -260,10 +239,8 @@ mod tests {
     use super::*;
 
     fn corpus(relative: &str) -> PathBuf {
-        let root = std::env::var_os("TALQO_CORPUS_DIR").map_or_else(
-            || PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/corpus"),
-            PathBuf::from,
-        );
+        let root = std::env::var_os("TALQO_CORPUS_DIR")
+            .map_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/corpus"), PathBuf::from);
         root.join(relative)
     }
 
@@ -285,26 +262,17 @@ mod tests {
 
     #[test]
     fn pdf_header_after_1000_nul_bytes_is_pdf() {
-        assert_eq!(
-            detect("bad/synth_pdf_garbage-1k-before-header.pdf").unwrap(),
-            CvFormat::Pdf
-        );
+        assert_eq!(detect("bad/synth_pdf_garbage-1k-before-header.pdf").unwrap(), CvFormat::Pdf);
     }
 
     #[test]
     fn pdf_header_after_a_bom_is_pdf() {
-        assert_eq!(
-            detect("bad/pdf_magic_bom-before-header.pdf").unwrap(),
-            CvFormat::Pdf
-        );
+        assert_eq!(detect("bad/pdf_magic_bom-before-header.pdf").unwrap(), CvFormat::Pdf);
     }
 
     #[test]
     fn a_header_only_pdf_is_still_detected_as_pdf() {
-        assert_eq!(
-            detect("bad/synth_pdf_header-only.pdf").unwrap(),
-            CvFormat::Pdf
-        );
+        assert_eq!(detect("bad/synth_pdf_header-only.pdf").unwrap(), CvFormat::Pdf);
     }
 
     #[test]
@@ -314,10 +282,7 @@ mod tests {
         let mut bytes = vec![b' '; PDF_MAGIC_WINDOW - PDF_MAGIC.len() + 1];
         bytes.extend_from_slice(b"%PDF-1.4\n");
         std::fs::write(&path, &bytes).unwrap();
-        assert!(matches!(
-            detect_cv_format(&path),
-            Err(CvRejection::Unsupported)
-        ));
+        assert!(matches!(detect_cv_format(&path), Err(CvRejection::Unsupported)));
 
         bytes.remove(0);
         std::fs::write(&path, &bytes).unwrap();
@@ -344,12 +309,7 @@ mod tests {
     fn every_corpus_docx_folder_file_is_docx() {
         for entry in std::fs::read_dir(corpus("docx")).unwrap() {
             let path = entry.unwrap().path();
-            assert_eq!(
-                detect_cv_format(&path).unwrap(),
-                CvFormat::Docx,
-                "{}",
-                path.display()
-            );
+            assert_eq!(detect_cv_format(&path).unwrap(), CvFormat::Docx, "{}", path.display());
         }
     }
 
@@ -359,12 +319,7 @@ mod tests {
             for entry in std::fs::read_dir(corpus(folder)).unwrap() {
                 let path = entry.unwrap().path();
                 if path.extension().is_some_and(|e| e == "pdf") {
-                    assert_eq!(
-                        detect_cv_format(&path).unwrap(),
-                        CvFormat::Pdf,
-                        "{}",
-                        path.display()
-                    );
+                    assert_eq!(detect_cv_format(&path).unwrap(), CvFormat::Pdf, "{}", path.display());
                 }
             }
         }
@@ -417,10 +372,7 @@ mod tests {
         let path = dir.path().join("cv.pdf");
         std::fs::write(&path, "Jane Doe, engineer").unwrap();
         let rejection = detect_cv_format(&path).unwrap_err();
-        assert_eq!(
-            rejection.to_string(),
-            "unsupported file format (expected PDF or DOCX)"
-        );
+        assert_eq!(rejection.to_string(), "unsupported file format (expected PDF or DOCX)");
     }
 
     #[test]
@@ -439,17 +391,10 @@ mod tests {
 
     #[test]
     fn twenty_thousand_entries_and_the_zip_bomb_are_detected_quickly() {
-        for name in [
-            "bad/synth_docx_20000-entries.docx",
-            "bad/synth_docx_zipbomb-document-xml-1GiB.docx",
-        ] {
+        for name in ["bad/synth_docx_20000-entries.docx", "bad/synth_docx_zipbomb-document-xml-1GiB.docx"] {
             let started = Instant::now();
             assert_eq!(detect(name).unwrap(), CvFormat::Docx, "{name}");
-            assert!(
-                started.elapsed() < Duration::from_secs(5),
-                "{name} took {:?}",
-                started.elapsed()
-            );
+            assert!(started.elapsed() < Duration::from_secs(5), "{name} took {:?}", started.elapsed());
         }
     }
 

@@ -62,35 +62,20 @@ pub fn extract_docx_text(path: &Path, max_chars: usize) -> Result<String, DocxEr
     }
 
     // Headers first: a CV's header usually carries the candidate's name and contact details.
-    let names: Vec<String> = archive
-        .file_names()
-        .filter_map(Result::ok)
-        .map(|name| name.into_owned())
-        .collect();
+    let names: Vec<String> = archive.file_names().filter_map(Result::ok).map(|name| name.into_owned()).collect();
     let parts_named = |prefix: &str| -> Vec<String> {
-        let mut parts: Vec<String> = names
-            .iter()
-            .filter(|name| is_numbered_part(name, prefix))
-            .cloned()
-            .collect();
+        let mut parts: Vec<String> = names.iter().filter(|name| is_numbered_part(name, prefix)).cloned().collect();
         parts.sort();
         parts
     };
-    let mut order: Vec<(String, bool)> = parts_named("word/header")
-        .into_iter()
-        .map(|name| (name, false))
-        .collect();
+    let mut order: Vec<(String, bool)> = parts_named("word/header").into_iter().map(|name| (name, false)).collect();
     order.push((MAIN_PART.to_owned(), true));
     for part in ["word/footnotes.xml", "word/endnotes.xml"] {
         if names.iter().any(|name| name == part) {
             order.push((part.to_owned(), false));
         }
     }
-    order.extend(
-        parts_named("word/footer")
-            .into_iter()
-            .map(|name| (name, false)),
-    );
+    order.extend(parts_named("word/footer").into_iter().map(|name| (name, false)));
 
     let mut text = TextSink::new(max_chars);
     let mut budget = MAX_INFLATED_BYTES;
@@ -125,9 +110,7 @@ fn read_part_text<R: Read + io::Seek>(
     let mut capped = BudgetedRead::new(part, *budget);
     let result = collect_wordprocessing_text(BufReader::new(&mut capped), text);
     if capped.exceeded {
-        return Err(DocxError::InflatedTooLarge {
-            max: MAX_INFLATED_BYTES,
-        });
+        return Err(DocxError::InflatedTooLarge { max: MAX_INFLATED_BYTES });
     }
     *budget = budget.saturating_sub(capped.consumed);
     result
@@ -144,12 +127,7 @@ struct BudgetedRead<R> {
 
 impl<R: Read> BudgetedRead<R> {
     fn new(inner: R, budget: u64) -> Self {
-        Self {
-            inner: inner.take(budget.saturating_add(1)),
-            budget,
-            consumed: 0,
-            exceeded: false,
-        }
+        Self { inner: inner.take(budget.saturating_add(1)), budget, consumed: 0, exceeded: false }
     }
 }
 
@@ -177,11 +155,7 @@ struct TextSink {
 
 impl TextSink {
     fn new(max_chars: usize) -> Self {
-        Self {
-            text: String::new(),
-            chars: 0,
-            max_chars,
-        }
+        Self { text: String::new(), chars: 0, max_chars }
     }
 
     fn push_str(&mut self, s: &str) {
@@ -211,10 +185,7 @@ impl TextSink {
 /// Streams WordprocessingML and appends its visible text: `w:t` runs, `w:tab` as a tab,
 /// `w:br`/`w:cr` and the end of each `w:p` as a newline. Elements are matched by local name
 /// so unusual namespace prefixes still work.
-fn collect_wordprocessing_text<B: io::BufRead>(
-    source: B,
-    text: &mut TextSink,
-) -> Result<(), DocxError> {
+fn collect_wordprocessing_text<B: io::BufRead>(source: B, text: &mut TextSink) -> Result<(), DocxError> {
     let mut reader = Reader::from_reader(source);
     let config = reader.config_mut();
     // Lenient on structure: a slightly broken document still yields its text.
@@ -231,14 +202,10 @@ fn collect_wordprocessing_text<B: io::BufRead>(
     let mut tab_stops_depth = 0usize;
 
     loop {
-        let event = reader
-            .read_event_into(&mut buf)
-            .map_err(|error| match error {
-                quick_xml::Error::Io(io_error) => {
-                    DocxError::Io(io::Error::new(io_error.kind(), io_error.to_string()))
-                }
-                other => DocxError::Xml(other),
-            })?;
+        let event = reader.read_event_into(&mut buf).map_err(|error| match error {
+            quick_xml::Error::Io(io_error) => DocxError::Io(io::Error::new(io_error.kind(), io_error.to_string())),
+            other => DocxError::Xml(other),
+        })?;
         match event {
             Event::Start(element) => match element.local_name().as_ref() {
                 "Fallback" => fallback_depth += 1,
@@ -313,10 +280,8 @@ mod tests {
     use super::*;
 
     fn corpus(relative: &str) -> PathBuf {
-        let root = std::env::var_os("TALQO_CORPUS_DIR").map_or_else(
-            || PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/corpus"),
-            PathBuf::from,
-        );
+        let root = std::env::var_os("TALQO_CORPUS_DIR")
+            .map_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/corpus"), PathBuf::from);
         root.join(relative)
     }
 
@@ -340,8 +305,7 @@ mod tests {
 
     #[test]
     fn predefined_entities_and_character_references_resolve() {
-        let xml =
-            "<w:p><w:r><w:t>R&amp;D &lt;3 &#233;t&#xE9; &quot;x&quot; &apos;</w:t></w:r></w:p>";
+        let xml = "<w:p><w:r><w:t>R&amp;D &lt;3 &#233;t&#xE9; &quot;x&quot; &apos;</w:t></w:r></w:p>";
         assert_eq!(text_of_xml(xml), "R&D <3 été \"x\" '\n");
     }
 
@@ -385,40 +349,27 @@ mod tests {
     #[test]
     fn the_zip_bomb_is_refused_quickly() {
         let started = Instant::now();
-        let result = extract_docx_text(
-            &corpus("bad/synth_docx_zipbomb-document-xml-1GiB.docx"),
-            200_000,
-        );
-        assert!(
-            matches!(result, Err(DocxError::InflatedTooLarge { .. })),
-            "{result:?}"
-        );
+        let result = extract_docx_text(&corpus("bad/synth_docx_zipbomb-document-xml-1GiB.docx"), 200_000);
+        assert!(matches!(result, Err(DocxError::InflatedTooLarge { .. })), "{result:?}");
         assert!(started.elapsed() < Duration::from_secs(30));
     }
 
     #[test]
     fn too_many_entries_are_refused() {
         let result = extract_docx_text(&corpus("bad/synth_docx_20000-entries.docx"), 200_000);
-        assert!(
-            matches!(result, Err(DocxError::TooManyEntries { .. })),
-            "{result:?}"
-        );
+        assert!(matches!(result, Err(DocxError::TooManyEntries { .. })), "{result:?}");
     }
 
     #[test]
     fn the_xxe_docx_does_not_leak_local_files() {
-        let text = extract_docx_text(&corpus("bad/synth_docx_xxe-file-etc-passwd.docx"), 200_000)
-            .unwrap_or_default();
+        let text = extract_docx_text(&corpus("bad/synth_docx_xxe-file-etc-passwd.docx"), 200_000).unwrap_or_default();
         assert!(!text.contains("root:"), "{text}");
     }
 
     #[test]
     fn a_missing_main_part_is_an_error() {
         let result = extract_docx_text(&corpus("bad/synth_docx_no-document-xml.docx"), 200_000);
-        assert!(
-            matches!(result, Err(DocxError::MissingMainPart)),
-            "{result:?}"
-        );
+        assert!(matches!(result, Err(DocxError::MissingMainPart)), "{result:?}");
     }
 
     #[test]
@@ -434,12 +385,7 @@ mod tests {
                 let path = entry.unwrap().path();
                 let started = Instant::now();
                 let _ = extract_docx_text(&path, 200_000);
-                assert!(
-                    started.elapsed() < Duration::from_secs(30),
-                    "{} took {:?}",
-                    path.display(),
-                    started.elapsed()
-                );
+                assert!(started.elapsed() < Duration::from_secs(30), "{} took {:?}", path.display(), started.elapsed());
             }
         }
     }

@@ -117,11 +117,7 @@ impl CvExtractor {
         let result = self.run_child(path, format).await;
         let elapsed_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
         match &result {
-            Ok(text) => tracing::debug!(
-                chars = text.chars().count(),
-                elapsed_ms,
-                "CV text extracted"
-            ),
+            Ok(text) => tracing::debug!(chars = text.chars().count(), elapsed_ms, "CV text extracted"),
             Err(error) => tracing::warn!(%error, elapsed_ms, "CV text extraction failed"),
         }
         result
@@ -150,11 +146,7 @@ impl CvExtractor {
         let stdout = child.stdout.take();
         let stderr = child.stderr.take();
         let outcome = tokio::time::timeout(limits.wall_clock, async {
-            tokio::join!(
-                read_capped(stdout, stdout_cap),
-                read_capped(stderr, STDERR_CAP),
-                child.wait()
-            )
+            tokio::join!(read_capped(stdout, stdout_cap), read_capped(stderr, STDERR_CAP), child.wait())
         })
         .await;
 
@@ -188,11 +180,7 @@ fn interpret_exit(
         return Err(ExtractionError::Crashed(signal));
     }
     if !status.success() {
-        let reason = if reason.is_empty() {
-            format!("exit code {}", status.code().unwrap_or(-1))
-        } else {
-            reason
-        };
+        let reason = if reason.is_empty() { format!("exit code {}", status.code().unwrap_or(-1)) } else { reason };
         return Err(ExtractionError::Failed(reason));
     }
     if stdout_overflowed {
@@ -208,10 +196,7 @@ fn interpret_exit(
 
 /// Reads a pipe to its end but keeps at most `cap` bytes; the flag says there was more. Past
 /// the cap the pipe is closed, so a runaway child gets EPIPE instead of blocking forever.
-async fn read_capped<R: AsyncRead + Unpin>(
-    pipe: Option<R>,
-    cap: usize,
-) -> io::Result<(Vec<u8>, bool)> {
+async fn read_capped<R: AsyncRead + Unpin>(pipe: Option<R>, cap: usize) -> io::Result<(Vec<u8>, bool)> {
     let Some(pipe) = pipe else {
         return Ok((Vec::new(), false));
     };
@@ -256,10 +241,7 @@ pub async fn extract_file(
     path: &Path,
     max_bytes: u64,
 ) -> Result<(CvFormat, String), CvTextError> {
-    let len = tokio::fs::metadata(path)
-        .await
-        .map_err(CvTextError::Io)?
-        .len();
+    let len = tokio::fs::metadata(path).await.map_err(CvTextError::Io)?.len();
     if len > max_bytes {
         return Err(CvTextError::TooLarge { max_bytes });
     }
@@ -277,14 +259,7 @@ mod tests {
 
     #[test]
     fn a_successful_exit_with_text_is_normalised() {
-        let text = interpret_exit(
-            ExitStatus::from_raw(0),
-            b" a \0\n\n\n b ".to_vec(),
-            false,
-            b"",
-            100,
-        )
-        .unwrap();
+        let text = interpret_exit(ExitStatus::from_raw(0), b" a \0\n\n\n b ".to_vec(), false, b"", 100).unwrap();
         assert_eq!(text, "a\n\nb");
     }
 
@@ -300,50 +275,28 @@ mod tests {
         let aborted = ExitStatus::from_raw(6);
         let crash = interpret_exit(aborted, Vec::new(), false, b"", 100).unwrap_err();
         assert_eq!(crash.to_string(), "extractor crashed (signal 6)");
-        let oom = interpret_exit(
-            aborted,
-            Vec::new(),
-            false,
-            b"memory allocation of 1073741824 bytes failed\n",
-            100,
-        )
-        .unwrap_err();
+        let oom = interpret_exit(aborted, Vec::new(), false, b"memory allocation of 1073741824 bytes failed\n", 100)
+            .unwrap_err();
         assert!(matches!(oom, ExtractionError::MemoryExhausted));
     }
 
     #[test]
     fn a_failure_exit_carries_the_first_stderr_line() {
         let failed = ExitStatus::from_raw(1 << 8);
-        let error = interpret_exit(
-            failed,
-            Vec::new(),
-            false,
-            b"\nPDF error: bad xref\nmore\n",
-            100,
-        )
-        .unwrap_err();
+        let error = interpret_exit(failed, Vec::new(), false, b"\nPDF error: bad xref\nmore\n", 100).unwrap_err();
         assert_eq!(error.to_string(), "extraction failed: PDF error: bad xref");
     }
 
     #[test]
     fn invalid_utf8_and_overflow_are_errors() {
         let ok = ExitStatus::from_raw(0);
-        assert!(matches!(
-            interpret_exit(ok, vec![0xff, 0xfe], false, b"", 100),
-            Err(ExtractionError::InvalidUtf8)
-        ));
-        assert!(matches!(
-            interpret_exit(ok, b"abc".to_vec(), true, b"", 100),
-            Err(ExtractionError::OutputTooLarge)
-        ));
+        assert!(matches!(interpret_exit(ok, vec![0xff, 0xfe], false, b"", 100), Err(ExtractionError::InvalidUtf8)));
+        assert!(matches!(interpret_exit(ok, b"abc".to_vec(), true, b"", 100), Err(ExtractionError::OutputTooLarge)));
     }
 
     #[test]
     fn the_timeout_message_names_the_limit() {
-        assert_eq!(
-            ExtractionError::TimedOut(Duration::from_secs(15)).to_string(),
-            "timed out after 15s"
-        );
+        assert_eq!(ExtractionError::TimedOut(Duration::from_secs(15)).to_string(), "timed out after 15s");
     }
 
     #[test]

@@ -40,9 +40,7 @@ impl CvFormat {
     pub fn content_type(self) -> &'static str {
         match self {
             CvFormat::Pdf => "application/pdf",
-            CvFormat::Docx => {
-                "application/vnd.openxmlformats-officedocument.wordprocessingml.document"
-            }
+            CvFormat::Docx => "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
         }
     }
 

@@ -84,19 +84,13 @@ mod tests {
     #[test]
     fn control_characters_are_removed_or_replaced() {
         assert_eq!(normalize_extracted_text("a\0b\u{1}c\u{7f}d", 100), "ab c d");
-        assert_eq!(
-            normalize_extracted_text("\u{FEFF}name\tvalue", 100),
-            "name\tvalue"
-        );
+        assert_eq!(normalize_extracted_text("\u{FEFF}name\tvalue", 100), "name\tvalue");
     }
 
     #[test]
     fn line_breaks_are_unified_and_blank_runs_collapsed() {
         let raw = "  Jane Doe  \r\n\r\n\r\n\n\x0cEngineer   at   Acme\rParis\n\n\n";
-        assert_eq!(
-            normalize_extracted_text(raw, 100),
-            "Jane Doe\n\nEngineer at Acme\nParis"
-        );
+        assert_eq!(normalize_extracted_text(raw, 100), "Jane Doe\n\nEngineer at Acme\nParis");
     }
 
     #[test]

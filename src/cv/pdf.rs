@@ -33,9 +33,7 @@ mod tests {
     #[test]
     fn ligatures_become_letters() {
         assert_eq!(
-            split_ligatures(
-                "\u{FB01}nance \u{FB02}ow o\u{FB00}er e\u{FB03}cient ba\u{FB04}e \u{FB05}\u{FB06}"
-            ),
+            split_ligatures("\u{FB01}nance \u{FB02}ow o\u{FB00}er e\u{FB03}cient ba\u{FB04}e \u{FB05}\u{FB06}"),
             "finance flow offer efficient baffle stst"
         );
     }

@@ -32,34 +32,23 @@ impl LocalDirStorage {
 #[async_trait::async_trait]
 impl CvStorage for LocalDirStorage {
     #[tracing::instrument(name = "cv_storage.local.put_file", skip(self, path))]
-    async fn put_file(
-        &self,
-        key: &str,
-        path: &Path,
-        content_type: &str,
-    ) -> Result<(), StorageError> {
+    async fn put_file(&self, key: &str, path: &Path, content_type: &str) -> Result<(), StorageError> {
         let target = self.object_path(key)?;
         let source = path.to_owned();
         let started = Instant::now();
         let bytes = tokio::task::spawn_blocking(move || write_atomically(&source, &target))
             .await
             .map_err(|join_error| StorageError::Local(io::Error::other(join_error)))??;
-        tracing::debug!(
-            bytes,
-            elapsed_ms = started.elapsed().as_millis() as u64,
-            "stored CV file"
-        );
+        tracing::debug!(bytes, elapsed_ms = started.elapsed().as_millis() as u64, "stored CV file");
         Ok(())
     }
 
     async fn get(&self, key: &str) -> Result<Vec<u8>, StorageError> {
         let target = self.object_path(key)?;
-        tokio::fs::read(&target)
-            .await
-            .map_err(|error| match error.kind() {
-                io::ErrorKind::NotFound => StorageError::NotFound,
-                _ => StorageError::Local(error),
-            })
+        tokio::fs::read(&target).await.map_err(|error| match error.kind() {
+            io::ErrorKind::NotFound => StorageError::NotFound,
+            _ => StorageError::Local(error),
+        })
     }
 
     async fn delete(&self, key: &str) -> Result<(), StorageError> {
@@ -82,9 +71,8 @@ impl CvStorage for LocalDirStorage {
 fn write_atomically(source: &Path, target: &Path) -> Result<u64, StorageError> {
     let mut source = File::open(source).map_err(StorageError::ReadSource)?;
     // A key always has at least one segment, so `target` is `root/...` and has a parent.
-    let directory = target
-        .parent()
-        .ok_or_else(|| StorageError::Local(io::Error::other("object path has no parent")))?;
+    let directory =
+        target.parent().ok_or_else(|| StorageError::Local(io::Error::other("object path has no parent")))?;
     std::fs::create_dir_all(directory).map_err(StorageError::Local)?;
 
     // Same directory as the target: the rename stays on one file system and so is atomic.
@@ -95,13 +83,9 @@ fn write_atomically(source: &Path, target: &Path) -> Result<u64, StorageError> {
         .map_err(StorageError::Local)?;
     let bytes = io::copy(&mut source, staged.as_file_mut()).map_err(StorageError::Local)?;
     staged.as_file().sync_all().map_err(StorageError::Local)?;
-    staged
-        .persist(target)
-        .map_err(|error| StorageError::Local(error.error))?;
+    staged.persist(target).map_err(|error| StorageError::Local(error.error))?;
     // The rename itself is only durable once the directory entry is flushed.
-    File::open(directory)
-        .and_then(|directory| directory.sync_all())
-        .map_err(StorageError::Local)?;
+    File::open(directory).and_then(|directory| directory.sync_all()).map_err(StorageError::Local)?;
     Ok(bytes)
 }
 
@@ -141,10 +125,7 @@ mod tests {
             "no temporary file is left behind"
         );
         storage.delete(key).await.unwrap();
-        assert!(matches!(
-            storage.get(key).await,
-            Err(StorageError::NotFound)
-        ));
+        assert!(matches!(storage.get(key).await, Err(StorageError::NotFound)));
     }
 
     #[tokio::test]
@@ -155,16 +136,10 @@ mod tests {
         let second = corpus_file("cv/hrhelper_sample_resume.docx");
         let docx = "application/vnd.openxmlformats-officedocument.wordprocessingml.document";
 
-        storage
-            .put_file("a/cv", &first, "application/pdf")
-            .await
-            .unwrap();
+        storage.put_file("a/cv", &first, "application/pdf").await.unwrap();
         storage.put_file("a/cv", &second, docx).await.unwrap();
 
-        assert_eq!(
-            storage.get("a/cv").await.unwrap(),
-            std::fs::read(&second).unwrap()
-        );
+        assert_eq!(storage.get("a/cv").await.unwrap(), std::fs::read(&second).unwrap());
     }
 
     #[tokio::test]
@@ -173,30 +148,13 @@ mod tests {
         let storage = LocalDirStorage::new(root.path().join("data")).unwrap();
         let cv = corpus_file("cv/rendercv_classic_John_Doe.pdf");
 
-        for key in [
-            "../escaped.pdf",
-            "a/../../escaped.pdf",
-            "/tmp/escaped.pdf",
-            "a\\b.pdf",
-        ] {
+        for key in ["../escaped.pdf", "a/../../escaped.pdf", "/tmp/escaped.pdf", "a\\b.pdf"] {
             let result = storage.put_file(key, &cv, "application/pdf").await;
-            assert!(
-                matches!(result, Err(StorageError::InvalidKey)),
-                "{key:?}: {result:?}"
-            );
-            assert!(matches!(
-                storage.get(key).await,
-                Err(StorageError::InvalidKey)
-            ));
-            assert!(matches!(
-                storage.delete(key).await,
-                Err(StorageError::InvalidKey)
-            ));
+            assert!(matches!(result, Err(StorageError::InvalidKey)), "{key:?}: {result:?}");
+            assert!(matches!(storage.get(key).await, Err(StorageError::InvalidKey)));
+            assert!(matches!(storage.delete(key).await, Err(StorageError::InvalidKey)));
         }
-        assert!(
-            entries_in(root.path()).is_empty(),
-            "nothing was written anywhere"
-        );
+        assert!(entries_in(root.path()).is_empty(), "nothing was written anywhere");
     }
 
     #[tokio::test]
@@ -217,16 +175,10 @@ mod tests {
         let storage = LocalDirStorage::new(&root).unwrap();
         let cv = corpus_file("cv/rendercv_classic_John_Doe.pdf");
 
-        let error = storage
-            .put_file("company/candidate/cv.pdf", &cv, "application/pdf")
-            .await
-            .unwrap_err();
+        let error = storage.put_file("company/candidate/cv.pdf", &cv, "application/pdf").await.unwrap_err();
 
         assert!(matches!(error, StorageError::Local(_)), "{error:?}");
-        assert!(
-            error.to_string().starts_with("local storage failed"),
-            "{error}"
-        );
+        assert!(error.to_string().starts_with("local storage failed"), "{error}");
         assert!(!error.to_string().contains(parent.path().to_str().unwrap()));
     }
 
@@ -235,20 +187,10 @@ mod tests {
         let root = tempfile::tempdir().unwrap();
         let storage = LocalDirStorage::new(root.path()).unwrap();
 
-        let error = storage
-            .put_file(
-                "a/cv.pdf",
-                &root.path().join("absent.pdf"),
-                "application/pdf",
-            )
-            .await
-            .unwrap_err();
+        let error = storage.put_file("a/cv.pdf", &root.path().join("absent.pdf"), "application/pdf").await.unwrap_err();
 
         assert!(matches!(error, StorageError::ReadSource(_)), "{error:?}");
-        assert!(matches!(
-            storage.get("a/cv.pdf").await,
-            Err(StorageError::NotFound)
-        ));
+        assert!(matches!(storage.get("a/cv.pdf").await, Err(StorageError::NotFound)));
     }
 
     #[test]

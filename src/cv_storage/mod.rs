@@ -18,12 +18,7 @@ pub use s3::{S3Settings, S3Storage, s3_storage};
 pub trait CvStorage: Send + Sync + 'static {
     /// Stores the file at `path` under `key` (made by the server, e.g. "<company>/<candidate>/<uuid>.pdf"),
     /// with `content_type` recorded where the backend can keep it. Overwrites an existing object.
-    async fn put_file(
-        &self,
-        key: &str,
-        path: &Path,
-        content_type: &str,
-    ) -> Result<(), StorageError>;
+    async fn put_file(&self, key: &str, path: &Path, content_type: &str) -> Result<(), StorageError>;
     /// Reads a whole object; for operators and tests.
     async fn get(&self, key: &str) -> Result<Vec<u8>, StorageError>;
     /// Deletes an object; deleting a missing key is `Ok`.
@@ -58,10 +53,7 @@ pub enum StorageUrl {
     /// A directory, as written (relative paths are relative to the working directory).
     LocalDir(PathBuf),
     /// A bucket and an optional key prefix without leading or trailing `/`.
-    S3 {
-        bucket: String,
-        prefix: Option<String>,
-    },
+    S3 { bucket: String, prefix: Option<String> },
 }
 
 impl StorageUrl {
@@ -81,18 +73,12 @@ impl StorageUrl {
             let prefix = if prefix.is_empty() {
                 None
             } else {
-                validate_key(prefix)
-                    .map_err(|_| StorageError::InvalidUrl("invalid S3 key prefix".into()))?;
+                validate_key(prefix).map_err(|_| StorageError::InvalidUrl("invalid S3 key prefix".into()))?;
                 Some(prefix.to_owned())
             };
-            return Ok(Self::S3 {
-                bucket: bucket.to_owned(),
-                prefix,
-            });
+            return Ok(Self::S3 { bucket: bucket.to_owned(), prefix });
         }
-        Err(StorageError::InvalidUrl(
-            "expected file://<dir> or s3://bucket[/prefix]".into(),
-        ))
+        Err(StorageError::InvalidUrl("expected file://<dir> or s3://bucket[/prefix]".into()))
     }
 }
 
@@ -112,14 +98,8 @@ fn validate_key(key: &str) -> Result<(), StorageError> {
     let malformed = key.is_empty()
         || key.contains('\\')
         || key.chars().any(char::is_control)
-        || key
-            .split('/')
-            .any(|segment| segment.is_empty() || segment == "." || segment == "..");
-    if malformed {
-        Err(StorageError::InvalidKey)
-    } else {
-        Ok(())
-    }
+        || key.split('/').any(|segment| segment.is_empty() || segment == "." || segment == "..");
+    if malformed { Err(StorageError::InvalidKey) } else { Ok(()) }
 }
 
 #[cfg(test)]
@@ -128,10 +108,7 @@ mod tests {
 
     #[test]
     fn storage_url_parses_local_directories_as_written() {
-        assert_eq!(
-            StorageUrl::parse("file://./data").unwrap(),
-            StorageUrl::LocalDir(PathBuf::from("./data"))
-        );
+        assert_eq!(StorageUrl::parse("file://./data").unwrap(), StorageUrl::LocalDir(PathBuf::from("./data")));
         assert_eq!(
             StorageUrl::parse("file:///var/lib/talqo").unwrap(),
             StorageUrl::LocalDir(PathBuf::from("/var/lib/talqo"))
@@ -141,19 +118,10 @@ mod tests {
 
     #[test]
     fn storage_url_parses_bucket_and_prefix() {
-        assert_eq!(
-            StorageUrl::parse("s3://cvs").unwrap(),
-            StorageUrl::S3 {
-                bucket: "cvs".into(),
-                prefix: None
-            }
-        );
+        assert_eq!(StorageUrl::parse("s3://cvs").unwrap(), StorageUrl::S3 { bucket: "cvs".into(), prefix: None });
         assert_eq!(
             StorageUrl::parse("s3://cvs/some/prefix/").unwrap(),
-            StorageUrl::S3 {
-                bucket: "cvs".into(),
-                prefix: Some("some/prefix".into())
-            }
+            StorageUrl::S3 { bucket: "cvs".into(), prefix: Some("some/prefix".into()) }
         );
         assert!(StorageUrl::parse("s3://").is_err());
         assert!(StorageUrl::parse("s3://cvs/a/../b").is_err());
@@ -163,21 +131,10 @@ mod tests {
 
     #[test]
     fn keys_that_could_escape_the_root_are_refused() {
-        for key in [
-            "",
-            "/etc/passwd",
-            "../x.pdf",
-            "a/../../x.pdf",
-            "a/./x.pdf",
-            "a//x.pdf",
-            "a/",
-            "a\\..\\x.pdf",
-            "a/x\n.pdf",
-        ] {
-            assert!(
-                matches!(validate_key(key), Err(StorageError::InvalidKey)),
-                "{key:?} should be refused"
-            );
+        for key in
+            ["", "/etc/passwd", "../x.pdf", "a/../../x.pdf", "a/./x.pdf", "a//x.pdf", "a/", "a\\..\\x.pdf", "a/x\n.pdf"]
+        {
+            assert!(matches!(validate_key(key), Err(StorageError::InvalidKey)), "{key:?} should be refused");
         }
         validate_key("company/candidate/0b5c.pdf").unwrap();
         validate_key("x.docx").unwrap();

@@ -10,8 +10,7 @@ use object_store::aws::{AmazonS3Builder, AmazonS3ConfigKey};
 use object_store::buffered::BufWriter;
 use object_store::path::Path as ObjectPath;
 use object_store::{
-    Attribute, AttributeValue, Attributes, BackoffConfig, ClientOptions, ObjectStore,
-    ObjectStoreExt, RetryConfig,
+    Attribute, AttributeValue, Attributes, BackoffConfig, ClientOptions, ObjectStore, ObjectStoreExt, RetryConfig,
 };
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
@@ -122,11 +121,7 @@ impl S3Settings {
 impl fmt::Debug for S3Settings {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let redacted = |value: &Option<String>| value.as_ref().map(|_| "<redacted>");
-        let other_keys: Vec<&str> = self
-            .other_aws_config
-            .iter()
-            .map(|(key, _)| key.as_ref())
-            .collect();
+        let other_keys: Vec<&str> = self.other_aws_config.iter().map(|(key, _)| key.as_ref()).collect();
         f.debug_struct("S3Settings")
             .field("bucket", &self.bucket)
             .field("prefix", &self.prefix)
@@ -158,10 +153,7 @@ pub struct S3Storage {
 /// Written by hand: the client's own `Debug` walks its whole configuration.
 impl fmt::Debug for S3Storage {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("S3Storage")
-            .field("bucket", &self.bucket)
-            .field("prefix", &self.prefix)
-            .finish_non_exhaustive()
+        f.debug_struct("S3Storage").field("bucket", &self.bucket).field("prefix", &self.prefix).finish_non_exhaustive()
     }
 }
 
@@ -169,13 +161,10 @@ impl S3Storage {
     /// Checks the settings and prepares the client; no request is made until the first operation.
     pub fn new(settings: S3Settings) -> Result<Self, StorageError> {
         if let Some(prefix) = &settings.prefix {
-            validate_key(prefix)
-                .map_err(|_| StorageError::InvalidUrl("invalid S3 key prefix".into()))?;
+            validate_key(prefix).map_err(|_| StorageError::InvalidUrl("invalid S3 key prefix".into()))?;
         }
-        let allow_http = settings
-            .endpoint
-            .as_deref()
-            .is_some_and(|endpoint| endpoint.to_ascii_lowercase().starts_with("http://"));
+        let allow_http =
+            settings.endpoint.as_deref().is_some_and(|endpoint| endpoint.to_ascii_lowercase().starts_with("http://"));
         let client_options = ClientOptions::new()
             .with_timeout(settings.request_timeout)
             .with_connect_timeout(settings.connect_timeout)
@@ -218,11 +207,7 @@ impl S3Storage {
         }
         let store = builder.build().map_err(StorageError::S3Config)?;
 
-        Ok(Self {
-            store: Arc::new(store),
-            bucket: settings.bucket,
-            prefix: settings.prefix,
-        })
+        Ok(Self { store: Arc::new(store), bucket: settings.bucket, prefix: settings.prefix })
     }
 
     fn object_path(&self, key: &str) -> Result<ObjectPath, StorageError> {
@@ -238,24 +223,14 @@ impl S3Storage {
 #[async_trait::async_trait]
 impl CvStorage for S3Storage {
     #[tracing::instrument(name = "cv_storage.s3.put_file", skip(self, path), fields(bucket = %self.bucket))]
-    async fn put_file(
-        &self,
-        key: &str,
-        path: &Path,
-        content_type: &str,
-    ) -> Result<(), StorageError> {
+    async fn put_file(&self, key: &str, path: &Path, content_type: &str) -> Result<(), StorageError> {
         let object_path = self.object_path(key)?;
-        let mut source = tokio::fs::File::open(path)
-            .await
-            .map_err(StorageError::ReadSource)?;
+        let mut source = tokio::fs::File::open(path).await.map_err(StorageError::ReadSource)?;
         let started = Instant::now();
-        let attributes = Attributes::from_iter([(
-            Attribute::ContentType,
-            AttributeValue::from(content_type.to_owned()),
-        )]);
-        let mut upload =
-            BufWriter::with_capacity(Arc::clone(&self.store), object_path, SINGLE_PUT_MAX_BYTES)
-                .with_attributes(attributes);
+        let attributes =
+            Attributes::from_iter([(Attribute::ContentType, AttributeValue::from(content_type.to_owned()))]);
+        let mut upload = BufWriter::with_capacity(Arc::clone(&self.store), object_path, SINGLE_PUT_MAX_BYTES)
+            .with_attributes(attributes);
 
         let mut chunk = vec![0_u8; READ_CHUNK_BYTES];
         let mut bytes: u64 = 0;
@@ -281,11 +256,7 @@ impl CvStorage for S3Storage {
         }
         // Sends the single PUT, or completes the multipart upload (which aborts itself on failure).
         upload.shutdown().await.map_err(object_store_error)?;
-        tracing::debug!(
-            bytes,
-            elapsed_ms = started.elapsed().as_millis() as u64,
-            "stored CV object"
-        );
+        tracing::debug!(bytes, elapsed_ms = started.elapsed().as_millis() as u64, "stored CV object");
         Ok(())
     }
 
@@ -323,10 +294,7 @@ fn classify(error: object_store::Error) -> StorageError {
 fn object_store_error(error: std::io::Error) -> StorageError {
     match error.downcast::<object_store::Error>() {
         Ok(error) => StorageError::ObjectStore(error),
-        Err(error) => StorageError::ObjectStore(object_store::Error::Generic {
-            store: "S3",
-            source: Box::new(error),
-        }),
+        Err(error) => StorageError::ObjectStore(object_store::Error::Generic { store: "S3", source: Box::new(error) }),
     }
 }
 
@@ -336,10 +304,7 @@ mod tests {
     use std::ffi::OsString;
 
     fn vars(pairs: &[(&str, &str)]) -> Vec<(OsString, OsString)> {
-        pairs
-            .iter()
-            .map(|(name, value)| (OsString::from(name), OsString::from(value)))
-            .collect()
+        pairs.iter().map(|(name, value)| (OsString::from(name), OsString::from(value))).collect()
     }
 
     #[test]
@@ -365,19 +330,10 @@ mod tests {
         assert_eq!(settings.prefix.as_deref(), Some("prod"));
         assert_eq!(settings.access_key_id.as_deref(), Some("AKIDEXAMPLE"));
         assert_eq!(settings.secret_access_key.as_deref(), Some("very-secret"));
-        assert_eq!(
-            settings.session_token, None,
-            "an empty value counts as unset"
-        );
+        assert_eq!(settings.session_token, None, "an empty value counts as unset");
         assert_eq!(settings.region.as_deref(), Some("eu-west-3"));
         assert_eq!(settings.endpoint.as_deref(), Some("http://127.0.0.1:9000"));
-        assert_eq!(
-            settings.other_aws_config,
-            vec![(
-                AmazonS3ConfigKey::VirtualHostedStyleRequest,
-                "true".to_owned()
-            )]
-        );
+        assert_eq!(settings.other_aws_config, vec![(AmazonS3ConfigKey::VirtualHostedStyleRequest, "true".to_owned())]);
     }
 
     #[test]
@@ -385,10 +341,7 @@ mod tests {
         let mut settings = S3Settings::new("cvs", None);
         settings.secret_access_key = Some("very-secret".into());
         settings.session_token = Some("session-secret".into());
-        settings.other_aws_config = vec![(
-            "aws_sse_customer_key_base64".parse().unwrap(),
-            "customer-secret".into(),
-        )];
+        settings.other_aws_config = vec![("aws_sse_customer_key_base64".parse().unwrap(), "customer-secret".into())];
 
         let debug = format!("{settings:?}");
 
@@ -407,25 +360,14 @@ mod tests {
         let storage = S3Storage::new(settings).unwrap();
 
         assert_eq!(storage.describe(), "s3://cvs/some/prefix");
-        assert_eq!(
-            S3Storage::new(S3Settings::new("cvs", None))
-                .unwrap()
-                .describe(),
-            "s3://cvs"
-        );
+        assert_eq!(S3Storage::new(S3Settings::new("cvs", None)).unwrap().describe(), "s3://cvs");
     }
 
     #[test]
     fn objects_go_under_the_prefix() {
         let storage = S3Storage::new(S3Settings::new("cvs", Some("some/prefix".into()))).unwrap();
 
-        assert_eq!(
-            storage.object_path("c/d/e.pdf").unwrap().as_ref(),
-            "some/prefix/c/d/e.pdf"
-        );
-        assert!(matches!(
-            storage.object_path("../e.pdf"),
-            Err(StorageError::InvalidKey)
-        ));
+        assert_eq!(storage.object_path("c/d/e.pdf").unwrap().as_ref(), "some/prefix/c/d/e.pdf");
+        assert!(matches!(storage.object_path("../e.pdf"), Err(StorageError::InvalidKey)));
     }
 }

@@ -26,12 +26,7 @@ pub struct ApiKeyRecord {
 
 const COLUMNS: &str = "id, company_id, prefix, label, created_at, revoked_at, last_used_at";
 
-pub async fn insert(
-    db: &PgPool,
-    company_id: Uuid,
-    key: &NewApiKey,
-    label: &str,
-) -> sqlx::Result<ApiKeyRecord> {
+pub async fn insert(db: &PgPool, company_id: Uuid, key: &NewApiKey, label: &str) -> sqlx::Result<ApiKeyRecord> {
     sqlx::query_as(&format!(
         "INSERT INTO api_keys (company_id, prefix, key_hash, label) VALUES ($1, $2, $3, $4) RETURNING {COLUMNS}"
     ))
@@ -44,12 +39,10 @@ pub async fn insert(
 }
 
 pub async fn list(db: &PgPool, company_id: Uuid) -> sqlx::Result<Vec<ApiKeyRecord>> {
-    sqlx::query_as(&format!(
-        "SELECT {COLUMNS} FROM api_keys WHERE company_id = $1 ORDER BY created_at, id"
-    ))
-    .bind(company_id)
-    .fetch_all(db)
-    .await
+    sqlx::query_as(&format!("SELECT {COLUMNS} FROM api_keys WHERE company_id = $1 ORDER BY created_at, id"))
+        .bind(company_id)
+        .fetch_all(db)
+        .await
 }
 
 /// Revokes a key; revoking twice keeps the first revocation time.
@@ -71,20 +64,14 @@ pub struct ActiveKey {
 
 /// The active keys sharing a prefix (almost always one); the caller compares hashes in constant time.
 pub async fn find_active_by_prefix(db: &PgPool, prefix: &str) -> sqlx::Result<Vec<ActiveKey>> {
-    sqlx::query_as(
-        "SELECT id, company_id, key_hash FROM api_keys WHERE prefix = $1 AND revoked_at IS NULL",
-    )
-    .bind(prefix)
-    .fetch_all(db)
-    .await
+    sqlx::query_as("SELECT id, company_id, key_hash FROM api_keys WHERE prefix = $1 AND revoked_at IS NULL")
+        .bind(prefix)
+        .fetch_all(db)
+        .await
 }
 
 /// Records when keys were last used; called by the API log writer with a batch's latest use per key.
-pub async fn touch_last_used(
-    db: &PgPool,
-    ids: &[Uuid],
-    used_at: &[DateTime<Utc>],
-) -> sqlx::Result<()> {
+pub async fn touch_last_used(db: &PgPool, ids: &[Uuid], used_at: &[DateTime<Utc>]) -> sqlx::Result<()> {
     sqlx::query(
         "UPDATE api_keys AS k SET last_used_at = u.used_at
          FROM UNNEST($1::uuid[], $2::timestamptz[]) AS u(id, used_at)

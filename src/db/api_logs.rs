@@ -27,14 +27,8 @@ pub async fn insert_batch(db: &PgPool, entries: &[ApiLogEntry]) -> sqlx::Result<
     let methods: Vec<&str> = entries.iter().map(|e| e.method.as_str()).collect();
     let endpoints: Vec<&str> = entries.iter().map(|e| e.endpoint.as_str()).collect();
     let statuses: Vec<i16> = entries.iter().map(|e| e.status_code as i16).collect();
-    let latencies: Vec<i32> = entries
-        .iter()
-        .map(|e| e.latency_ms.min(i32::MAX as u32) as i32)
-        .collect();
-    let ips: Vec<Option<String>> = entries
-        .iter()
-        .map(|e| e.ip.map(|ip| ip.to_string()))
-        .collect();
+    let latencies: Vec<i32> = entries.iter().map(|e| e.latency_ms.min(i32::MAX as u32) as i32).collect();
+    let ips: Vec<Option<String>> = entries.iter().map(|e| e.ip.map(|ip| ip.to_string())).collect();
     let agents: Vec<Option<&str>> = entries.iter().map(|e| e.user_agent.as_deref()).collect();
     let request_ids: Vec<Option<&str>> = entries.iter().map(|e| e.request_id.as_deref()).collect();
     let created: Vec<DateTime<Utc>> = entries.iter().map(|e| e.created_at).collect();

@@ -46,11 +46,7 @@ pub struct CompanyChanges<'a> {
     pub locale: Option<&'a str>,
 }
 
-pub async fn update(
-    db: &PgPool,
-    id: Uuid,
-    changes: &CompanyChanges<'_>,
-) -> sqlx::Result<Option<Company>> {
+pub async fn update(db: &PgPool, id: Uuid, changes: &CompanyChanges<'_>) -> sqlx::Result<Option<Company>> {
     sqlx::query_as(&format!(
         "UPDATE companies SET
              name = COALESCE($2, name),
@@ -68,10 +64,7 @@ pub async fn update(
 }
 
 pub async fn find(db: impl PgExecutor<'_>, id: Uuid) -> sqlx::Result<Option<Company>> {
-    sqlx::query_as(&format!("SELECT {COLUMNS} FROM companies WHERE id = $1"))
-        .bind(id)
-        .fetch_optional(db)
-        .await
+    sqlx::query_as(&format!("SELECT {COLUMNS} FROM companies WHERE id = $1")).bind(id).fetch_optional(db).await
 }
 
 /// Finds a company by id or by slug, as the CLI's `COMPANY` arguments allow.

@@ -74,11 +74,20 @@ pub async fn find_for_identity(
 
 /// The scoring columns of a new application.
 pub enum ScoringRecord<'a> {
-    Scored { rating: i16, ai_resume_summary: &'a str, first_impression_text: &'a str },
+    Scored {
+        rating: i16,
+        ai_resume_summary: &'a str,
+        first_impression_text: &'a str,
+    },
     /// The scorer failed; the worker tries again at `retry_at`.
-    Pending { error: &'a str, retry_at: DateTime<Utc> },
+    Pending {
+        error: &'a str,
+        retry_at: DateTime<Utc>,
+    },
     /// No text to score.
-    Unscorable { reason: &'a str },
+    Unscorable {
+        reason: &'a str,
+    },
 }
 
 pub struct NewApplication<'a> {
@@ -93,7 +102,10 @@ pub struct NewApplication<'a> {
 }
 
 /// Inserts the application unless the candidate already applied to the offer (then `None`).
-pub async fn insert(conn: &mut PgConnection, application: &NewApplication<'_>) -> sqlx::Result<Option<ApplicationReceipt>> {
+pub async fn insert(
+    conn: &mut PgConnection,
+    application: &NewApplication<'_>,
+) -> sqlx::Result<Option<ApplicationReceipt>> {
     let (scoring_status, rating, summary, impression, error, retry_at) = match &application.scoring {
         ScoringRecord::Scored { rating, ai_resume_summary, first_impression_text } => {
             ("scored", Some(*rating), Some(*ai_resume_summary), Some(*first_impression_text), None, None)
@@ -150,7 +162,11 @@ pub struct PendingScoring {
 
 /// Takes up to `limit` due applications, moving their next attempt `lease_seconds` ahead so no other worker
 /// takes them meanwhile.
-pub async fn lease_pending_scoring(db: impl PgExecutor<'_>, limit: i64, lease_seconds: f64) -> sqlx::Result<Vec<PendingScoring>> {
+pub async fn lease_pending_scoring(
+    db: impl PgExecutor<'_>,
+    limit: i64,
+    lease_seconds: f64,
+) -> sqlx::Result<Vec<PendingScoring>> {
     sqlx::query_as(
         "WITH due AS (
              SELECT id FROM job_applications
@@ -178,11 +194,12 @@ pub async fn record_late_score(
     first_impression_text: &str,
     reject: bool,
 ) -> sqlx::Result<bool> {
-    let current: Option<String> =
-        sqlx::query_scalar("SELECT status FROM job_applications WHERE id = $1 AND scoring_status = 'pending' FOR UPDATE")
-            .bind(id)
-            .fetch_optional(&mut *conn)
-            .await?;
+    let current: Option<String> = sqlx::query_scalar(
+        "SELECT status FROM job_applications WHERE id = $1 AND scoring_status = 'pending' FOR UPDATE",
+    )
+    .bind(id)
+    .fetch_optional(&mut *conn)
+    .await?;
     let Some(current) = current else {
         // Scored meanwhile by another worker.
         return Ok(false);

@@ -29,15 +29,10 @@ pub struct JobOffer {
     pub updated_at: DateTime<Utc>,
 }
 
-const COLUMNS: &str =
-    "id, company_id, title, description, location, job_type, published_at, status, updated_at";
+const COLUMNS: &str = "id, company_id, title, description, location, job_type, published_at, status, updated_at";
 
 /// One page of a company's offers and the total matching the filters.
-pub async fn list(
-    db: &PgPool,
-    company_id: Uuid,
-    query: &JobOfferQuery,
-) -> sqlx::Result<(Vec<JobOffer>, i64)> {
+pub async fn list(db: &PgPool, company_id: Uuid, query: &JobOfferQuery) -> sqlx::Result<(Vec<JobOffer>, i64)> {
     let mut count = QueryBuilder::new("SELECT count(*) FROM job_offers");
     push_filters(&mut count, company_id, query);
     let total: i64 = count.build_query_scalar().fetch_one(db).await?;
@@ -75,10 +70,7 @@ fn push_filters(sql: &mut QueryBuilder<'_, Postgres>, company_id: Uuid, query: &
 }
 
 pub async fn find(db: impl PgExecutor<'_>, id: Uuid) -> sqlx::Result<Option<JobOffer>> {
-    sqlx::query_as(&format!("SELECT {COLUMNS} FROM job_offers WHERE id = $1"))
-        .bind(id)
-        .fetch_optional(db)
-        .await
+    sqlx::query_as(&format!("SELECT {COLUMNS} FROM job_offers WHERE id = $1")).bind(id).fetch_optional(db).await
 }
 
 /// The fields an operator sets on an offer.
@@ -99,9 +91,7 @@ pub struct OfferFields {
 
 /// `published_at` defaults to now for offers created open or active (CONTRACT §10).
 fn default_published_at(fields: &OfferFields) -> Option<DateTime<Utc>> {
-    fields
-        .published_at
-        .or_else(|| matches!(fields.status.as_deref(), Some("open" | "active")).then(Utc::now))
+    fields.published_at.or_else(|| matches!(fields.status.as_deref(), Some("open" | "active")).then(Utc::now))
 }
 
 pub async fn insert(db: &PgPool, company_id: Uuid, fields: &OfferFields) -> sqlx::Result<JobOffer> {
@@ -149,29 +139,13 @@ pub async fn update(db: &PgPool, id: Uuid, fields: &OfferFields) -> sqlx::Result
 /// Inserts a batch of offers for one company in one statement. An `id` already taken by the same company
 /// updates that offer; an `id` of another company's offer is left alone and not counted, so the caller
 /// can tell by the returned count.
-pub async fn import_batch(
-    conn: &mut PgConnection,
-    company_id: Uuid,
-    batch: &[OfferFields],
-) -> sqlx::Result<u64> {
-    let ids: Vec<Uuid> = batch
-        .iter()
-        .map(|f| f.id.unwrap_or_else(Uuid::new_v4))
-        .collect();
-    let titles: Vec<&str> = batch
-        .iter()
-        .map(|f| f.title.as_deref().unwrap_or(""))
-        .collect();
-    let descriptions: Vec<&str> = batch
-        .iter()
-        .map(|f| f.description.as_deref().unwrap_or(""))
-        .collect();
+pub async fn import_batch(conn: &mut PgConnection, company_id: Uuid, batch: &[OfferFields]) -> sqlx::Result<u64> {
+    let ids: Vec<Uuid> = batch.iter().map(|f| f.id.unwrap_or_else(Uuid::new_v4)).collect();
+    let titles: Vec<&str> = batch.iter().map(|f| f.title.as_deref().unwrap_or("")).collect();
+    let descriptions: Vec<&str> = batch.iter().map(|f| f.description.as_deref().unwrap_or("")).collect();
     let locations: Vec<Option<&str>> = batch.iter().map(|f| f.location.as_deref()).collect();
     let job_types: Vec<Option<&str>> = batch.iter().map(|f| f.job_type.as_deref()).collect();
-    let statuses: Vec<&str> = batch
-        .iter()
-        .map(|f| f.status.as_deref().unwrap_or("draft"))
-        .collect();
+    let statuses: Vec<&str> = batch.iter().map(|f| f.status.as_deref().unwrap_or("draft")).collect();
     let published: Vec<Option<DateTime<Utc>>> = batch.iter().map(default_published_at).collect();
     let result = sqlx::query(
         "INSERT INTO job_offers AS o (id, company_id, title, description, location, job_type, status, published_at)

@@ -2,8 +2,8 @@
 //! table they touch; multi-row changes take a `&mut PgConnection` so callers decide the transaction.
 
 pub mod api_keys;
-pub mod application_claims;
 pub mod api_logs;
+pub mod application_claims;
 pub mod candidates;
 pub mod companies;
 pub mod job_applications;
@@ -22,29 +22,20 @@ pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 
 /// Connects to `database_url`, creating the database first if it does not exist (CONTRACT §10).
 pub async fn connect(database_url: &str, max_connections: u32) -> anyhow::Result<PgPool> {
-    let options =
-        PgConnectOptions::from_str(database_url).context("DATABASE_URL is not a PostgreSQL URL")?;
+    let options = PgConnectOptions::from_str(database_url).context("DATABASE_URL is not a PostgreSQL URL")?;
     create_database_if_missing(&options).await?;
     PgPoolOptions::new()
         .max_connections(max_connections)
         .acquire_timeout(Duration::from_secs(10))
-        .connect_with(
-            options.log_slow_statements(tracing::log::LevelFilter::Warn, Duration::from_secs(1)),
-        )
+        .connect_with(options.log_slow_statements(tracing::log::LevelFilter::Warn, Duration::from_secs(1)))
         .await
         .context("cannot connect to PostgreSQL (DATABASE_URL)")
 }
 
 /// Connects and applies the migrations: what every command does before it touches a table.
-pub async fn connect_and_migrate(
-    database_url: &str,
-    max_connections: u32,
-) -> anyhow::Result<PgPool> {
+pub async fn connect_and_migrate(database_url: &str, max_connections: u32) -> anyhow::Result<PgPool> {
     let pool = connect(database_url, max_connections).await?;
-    MIGRATOR
-        .run(&pool)
-        .await
-        .context("applying the database migrations")?;
+    MIGRATOR.run(&pool).await.context("applying the database migrations")?;
     Ok(pool)
 }
 
@@ -56,11 +47,10 @@ async fn create_database_if_missing(options: &PgConnectOptions) -> anyhow::Resul
     let mut admin = PgConnection::connect_with(&options.clone().database("postgres"))
         .await
         .context("cannot connect to PostgreSQL (DATABASE_URL) to check that the database exists")?;
-    let exists: bool =
-        sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)")
-            .bind(&name)
-            .fetch_one(&mut admin)
-            .await?;
+    let exists: bool = sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)")
+        .bind(&name)
+        .fetch_one(&mut admin)
+        .await?;
     if !exists {
         let statement = format!("CREATE DATABASE \"{}\"", name.replace('"', "\"\""));
         match sqlx::query(&statement).execute(&mut admin).await {

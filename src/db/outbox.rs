@@ -55,11 +55,7 @@ pub async fn enqueue(
 /// Takes up to `limit` unsent emails that are due and not held by another worker, and holds them for
 /// `lease`. Workers running at once never take the same row; a row whose holder died (its lease
 /// passed) is taken over.
-pub async fn claim_due(
-    pool: &PgPool,
-    limit: i64,
-    lease: Duration,
-) -> sqlx::Result<Vec<ClaimedEmail>> {
+pub async fn claim_due(pool: &PgPool, limit: i64, lease: Duration) -> sqlx::Result<Vec<ClaimedEmail>> {
     sqlx::query_as::<_, ClaimedEmail>(
         "WITH due AS ( \
              SELECT id FROM email_outbox \
@@ -91,12 +87,7 @@ pub async fn mark_sent(pool: &PgPool, id: Uuid) -> sqlx::Result<()> {
 }
 
 /// Records a failed attempt and schedules the next one `retry_after` from now.
-pub async fn mark_failed(
-    pool: &PgPool,
-    id: Uuid,
-    error: &str,
-    retry_after: Duration,
-) -> sqlx::Result<()> {
+pub async fn mark_failed(pool: &PgPool, id: Uuid, error: &str, retry_after: Duration) -> sqlx::Result<()> {
     sqlx::query(
         "UPDATE email_outbox \
          SET attempts = attempts + 1, last_error = $2, \
@@ -113,11 +104,9 @@ pub async fn mark_failed(
 
 /// Gives back emails taken but not tried, so the next pass takes them without waiting for the lease.
 pub async fn release(pool: &PgPool, ids: &[Uuid]) -> sqlx::Result<()> {
-    sqlx::query(
-        "UPDATE email_outbox SET locked_until = NULL WHERE id = ANY($1) AND sent_at IS NULL",
-    )
-    .bind(ids)
-    .execute(pool)
-    .await?;
+    sqlx::query("UPDATE email_outbox SET locked_until = NULL WHERE id = ANY($1) AND sent_at IS NULL")
+        .bind(ids)
+        .execute(pool)
+        .await?;
     Ok(())
 }

@@ -12,10 +12,7 @@ pub async fn schedule(db: impl PgExecutor<'_>, object_key: &str) -> sqlx::Result
 }
 
 pub async fn done(db: impl PgExecutor<'_>, object_key: &str) -> sqlx::Result<()> {
-    sqlx::query("DELETE FROM storage_deletions WHERE object_key = $1")
-        .bind(object_key)
-        .execute(db)
-        .await?;
+    sqlx::query("DELETE FROM storage_deletions WHERE object_key = $1").bind(object_key).execute(db).await?;
     Ok(())
 }
 
@@ -35,7 +32,12 @@ pub async fn lease_due(db: impl PgExecutor<'_>, limit: i64, lease_seconds: f64) 
     .await
 }
 
-pub async fn failed(db: impl PgExecutor<'_>, object_key: &str, error: &str, retry_at: DateTime<Utc>) -> sqlx::Result<()> {
+pub async fn failed(
+    db: impl PgExecutor<'_>,
+    object_key: &str,
+    error: &str,
+    retry_at: DateTime<Utc>,
+) -> sqlx::Result<()> {
     sqlx::query(
         "UPDATE storage_deletions SET attempts = attempts + 1, last_error = $2, not_before = $3 WHERE object_key = $1",
     )

@@ -27,8 +27,7 @@ impl NewApiKey {
         let mut chars = 0;
         while chars < SECRET_LEN {
             let mut bytes = [0u8; 64];
-            getrandom::fill(&mut bytes)
-                .map_err(|e| anyhow::anyhow!("no system randomness: {e}"))?;
+            getrandom::fill(&mut bytes).map_err(|e| anyhow::anyhow!("no system randomness: {e}"))?;
             for byte in bytes {
                 if chars == SECRET_LEN {
                     break;
@@ -41,11 +40,7 @@ impl NewApiKey {
         }
         let prefix = secret[..PREFIX_LEN].to_owned();
         let hash = hash_key(&secret);
-        Ok(NewApiKey {
-            secret,
-            prefix,
-            hash,
-        })
+        Ok(NewApiKey { secret, prefix, hash })
     }
 }
 
@@ -56,9 +51,7 @@ impl<'a> PresentedApiKey<'a> {
     pub fn parse(raw: &'a str) -> Option<Self> {
         let well_formed = raw.len() == KEY_PREFIX.len() + SECRET_LEN
             && raw.starts_with(KEY_PREFIX)
-            && raw[KEY_PREFIX.len()..]
-                .bytes()
-                .all(|b| ALPHABET.contains(&b));
+            && raw[KEY_PREFIX.len()..].bytes().all(|b| ALPHABET.contains(&b));
         well_formed.then_some(PresentedApiKey(raw))
     }
 
@@ -95,12 +88,7 @@ mod tests {
 
     #[test]
     fn malformed_keys_are_not_looked_up() {
-        for raw in [
-            "",
-            "tlq_",
-            "sk-abc",
-            "tlq_ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789abcd",
-        ] {
+        for raw in ["", "tlq_", "sk-abc", "tlq_ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789abcd"] {
             assert!(PresentedApiKey::parse(raw).is_none(), "{raw}");
         }
     }

@@ -39,11 +39,7 @@ pub struct CandidateIdentity {
 
 impl CandidateIdentity {
     pub fn new(email: &CandidateEmail, first_name: &str, last_name: &str) -> Self {
-        CandidateIdentity {
-            email: fold(email.as_str()),
-            first_name: fold(first_name),
-            last_name: fold(last_name),
-        }
+        CandidateIdentity { email: fold(email.as_str()), first_name: fold(first_name), last_name: fold(last_name) }
     }
 }
 
@@ -74,7 +70,11 @@ mod tests {
     fn identities_ignore_case_accents_and_spacing() {
         let email = CandidateEmail::parse("Élodie.Müller@example.com").unwrap();
         let a = CandidateIdentity::new(&email, "Élodie", "Müller  Gérard");
-        let b = CandidateIdentity::new(&CandidateEmail::parse("elodie.muller@example.com").unwrap(), " elodie ", "MULLER gerard");
+        let b = CandidateIdentity::new(
+            &CandidateEmail::parse("elodie.muller@example.com").unwrap(),
+            " elodie ",
+            "MULLER gerard",
+        );
         assert_eq!(a, b);
         assert_eq!(a.first_name, "elodie");
         assert_eq!(a.email, "elodie.muller@example.com");

@@ -51,18 +51,12 @@ impl JobOfferQuery {
             let value = value.into_owned();
             match &*name {
                 "page" => query.page = positive_integer("page", &value)?,
-                "per_page" => {
-                    query.per_page = positive_integer("per_page", &value)?.min(MAX_PER_PAGE)
-                }
+                "per_page" => query.per_page = positive_integer("per_page", &value)?.min(MAX_PER_PAGE),
                 "status" => query.status = value,
                 "location" => query.location = Some(value),
                 "job_type" => query.job_type = Some(value),
-                "published_after" => {
-                    query.published_after = Some(date_time("published_after", &value)?)
-                }
-                "published_before" => {
-                    query.published_before = Some(date_time("published_before", &value)?)
-                }
+                "published_after" => query.published_after = Some(date_time("published_after", &value)?),
+                "published_before" => query.published_before = Some(date_time("published_before", &value)?),
                 _ => {}
             }
         }
@@ -95,19 +89,14 @@ fn positive_integer(name: &str, value: &str) -> Result<i64, String> {
     match value.trim().parse::<i64>() {
         Ok(n) if n >= 1 => Ok(n),
         // A number too large for i64 is still a positive integer: saturate rather than refuse.
-        Err(_) if !value.is_empty() && value.trim().bytes().all(|b| b.is_ascii_digit()) => {
-            Ok(i64::MAX)
-        }
-        _ => Err(format!(
-            "{name} must be an integer greater than or equal to 1"
-        )),
+        Err(_) if !value.is_empty() && value.trim().bytes().all(|b| b.is_ascii_digit()) => Ok(i64::MAX),
+        _ => Err(format!("{name} must be an integer greater than or equal to 1")),
     }
 }
 
 fn date_time(name: &str, value: &str) -> Result<DateTime<Utc>, String> {
-    parse_date_or_datetime(value.trim()).ok_or_else(|| {
-        format!("{name} must be an ISO 8601 date (YYYY-MM-DD) or date-time (RFC 3339)")
-    })
+    parse_date_or_datetime(value.trim())
+        .ok_or_else(|| format!("{name} must be an ISO 8601 date (YYYY-MM-DD) or date-time (RFC 3339)"))
 }
 
 #[cfg(test)]
@@ -116,10 +105,7 @@ mod tests {
 
     #[test]
     fn defaults_apply_without_a_query() {
-        assert_eq!(
-            JobOfferQuery::parse(None).unwrap(),
-            JobOfferQuery::default()
-        );
+        assert_eq!(JobOfferQuery::parse(None).unwrap(), JobOfferQuery::default());
     }
 
     #[test]

@@ -10,11 +10,7 @@ pub fn parse_strict_uuid(raw: &str) -> Option<Uuid> {
             8 | 13 | 18 | 23 => *b == b'-',
             _ => b.is_ascii_hexdigit(),
         });
-    if well_formed {
-        Uuid::parse_str(raw).ok()
-    } else {
-        None
-    }
+    if well_formed { Uuid::parse_str(raw).ok() } else { None }
 }
 
 #[cfg(test)]

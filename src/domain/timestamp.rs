@@ -11,10 +11,7 @@ pub fn serialize<S: Serializer>(at: &DateTime<Utc>, serializer: S) -> Result<S::
     serializer.serialize_str(&format(at))
 }
 
-pub fn serialize_option<S: Serializer>(
-    at: &Option<DateTime<Utc>>,
-    serializer: S,
-) -> Result<S::Ok, S::Error> {
+pub fn serialize_option<S: Serializer>(at: &Option<DateTime<Utc>>, serializer: S) -> Result<S::Ok, S::Error> {
     match at {
         Some(at) => serialize(at, serializer),
         None => serializer.serialize_none(),
@@ -42,14 +39,8 @@ mod tests {
 
     #[test]
     fn parses_dates_and_datetimes() {
-        assert_eq!(
-            format(&parse_date_or_datetime("2024-01-15").unwrap()),
-            "2024-01-15T00:00:00Z"
-        );
-        assert_eq!(
-            format(&parse_date_or_datetime("2024-01-15T10:00:00+02:00").unwrap()),
-            "2024-01-15T08:00:00Z"
-        );
+        assert_eq!(format(&parse_date_or_datetime("2024-01-15").unwrap()), "2024-01-15T00:00:00Z");
+        assert_eq!(format(&parse_date_or_datetime("2024-01-15T10:00:00+02:00").unwrap()), "2024-01-15T08:00:00Z");
         for bad in ["yesterday", "2024-13-01", "2024-01-15T25:00:00Z", ""] {
             assert!(parse_date_or_datetime(bad).is_none(), "{bad}");
         }

@@ -13,31 +13,21 @@ use super::client_ip::ClientIp;
 use crate::db::api_logs::ApiLogEntry;
 use crate::service::auth::Caller;
 
-pub async fn record_request(
-    State(state): State<AppState>,
-    request: Request,
-    next: Next,
-) -> Response {
+pub async fn record_request(State(state): State<AppState>, request: Request, next: Next) -> Response {
     let started = Instant::now();
     let created_at = Utc::now();
     let method = request.method().to_string();
     // Inside `/api` the router sees the path without its prefix; the log keeps the path as sent.
-    let endpoint = request.extensions().get::<OriginalUri>().map_or_else(
-        || request.uri().path().to_owned(),
-        |uri| uri.path().to_owned(),
-    );
+    let endpoint = request
+        .extensions()
+        .get::<OriginalUri>()
+        .map_or_else(|| request.uri().path().to_owned(), |uri| uri.path().to_owned());
     let ip = request.extensions().get::<ClientIp>().map(|c| c.0);
-    let user_agent = request.headers().get(header::USER_AGENT).map(|v| {
-        String::from_utf8_lossy(v.as_bytes())
-            .chars()
-            .take(512)
-            .collect()
-    });
-    let request_id = request
+    let user_agent = request
         .headers()
-        .get("x-request-id")
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_owned);
+        .get(header::USER_AGENT)
+        .map(|v| String::from_utf8_lossy(v.as_bytes()).chars().take(512).collect());
+    let request_id = request.headers().get("x-request-id").and_then(|v| v.to_str().ok()).map(str::to_owned);
 
     let response = next.run(request).await;
 

@@ -11,11 +11,7 @@ use super::AppState;
 use super::error::ApiError;
 use crate::service::auth::{Caller, authenticate};
 
-pub async fn require_api_key(
-    State(state): State<AppState>,
-    mut request: Request,
-    next: Next,
-) -> Response {
+pub async fn require_api_key(State(state): State<AppState>, mut request: Request, next: Next) -> Response {
     let caller = match presented_key(request.headers()) {
         PresentedKey::Missing => return unauthorized("API key is required"),
         PresentedKey::Unreadable => return unauthorized("Invalid API key"),
@@ -57,9 +53,7 @@ fn presented_key(headers: &HeaderMap) -> PresentedKey {
         return PresentedKey::Unreadable;
     };
     match value.split_once(' ') {
-        Some((scheme, token))
-            if scheme.eq_ignore_ascii_case("bearer") && !token.trim().is_empty() =>
-        {
+        Some((scheme, token)) if scheme.eq_ignore_ascii_case("bearer") && !token.trim().is_empty() => {
             PresentedKey::Value(token.trim().to_owned())
         }
         // `Bearer` with nothing after it, or another scheme: no API key was given.

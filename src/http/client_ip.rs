@@ -31,11 +31,7 @@ pub fn client_ip(peer: IpAddr, headers: &HeaderMap, trusted_proxies: &[IpNet]) -
     if let Some(first) = forwarded.first() {
         return *first;
     }
-    headers
-        .get("x-real-ip")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| parse_forwarded_ip(v.trim()))
-        .unwrap_or(peer)
+    headers.get("x-real-ip").and_then(|v| v.to_str().ok()).and_then(|v| parse_forwarded_ip(v.trim())).unwrap_or(peer)
 }
 
 /// Accepts `1.2.3.4`, `1.2.3.4:5678`, `2001:db8::1` and `[2001:db8::1]:443`.
@@ -43,9 +39,7 @@ fn parse_forwarded_ip(raw: &str) -> Option<IpAddr> {
     if let Ok(ip) = raw.parse::<IpAddr>() {
         return Some(canonical(ip));
     }
-    raw.parse::<std::net::SocketAddr>()
-        .ok()
-        .map(|addr| canonical(addr.ip()))
+    raw.parse::<std::net::SocketAddr>().ok().map(|addr| canonical(addr.ip()))
 }
 
 /// IPv4 clients reached over an IPv6 socket (`::ffff:1.2.3.4`) count as their IPv4 address.
@@ -81,24 +75,15 @@ mod tests {
         let trusted: Vec<IpNet> = vec!["10.0.0.0/8".parse().unwrap()];
         let peer: IpAddr = "10.0.0.1".parse().unwrap();
         let h = headers(&[("x-forwarded-for", "6.6.6.6, 198.51.100.7, 10.0.0.2")]);
-        assert_eq!(
-            client_ip(peer, &h, &trusted),
-            "198.51.100.7".parse::<IpAddr>().unwrap()
-        );
+        assert_eq!(client_ip(peer, &h, &trusted), "198.51.100.7".parse::<IpAddr>().unwrap());
         let h = headers(&[("x-real-ip", "198.51.100.8")]);
-        assert_eq!(
-            client_ip(peer, &h, &trusted),
-            "198.51.100.8".parse::<IpAddr>().unwrap()
-        );
+        assert_eq!(client_ip(peer, &h, &trusted), "198.51.100.8".parse::<IpAddr>().unwrap());
         assert_eq!(client_ip(peer, &HeaderMap::new(), &trusted), peer);
     }
 
     #[test]
     fn ipv4_mapped_addresses_are_ipv4() {
         let peer: IpAddr = "::ffff:192.0.2.1".parse().unwrap();
-        assert_eq!(
-            client_ip(peer, &HeaderMap::new(), &[]),
-            "192.0.2.1".parse::<IpAddr>().unwrap()
-        );
+        assert_eq!(client_ip(peer, &HeaderMap::new(), &[]), "192.0.2.1".parse::<IpAddr>().unwrap());
     }
 }

@@ -12,10 +12,7 @@ pub struct Success<T> {
 
 impl<T> Success<T> {
     pub fn new(data: T) -> Self {
-        Success {
-            status: "success",
-            data,
-        }
+        Success { status: "success", data }
     }
 }
 
@@ -39,17 +36,8 @@ pub struct Pagination {
 
 impl Pagination {
     pub fn new(page: i64, per_page: i64, total: i64) -> Self {
-        let total_pages = if total == 0 {
-            0
-        } else {
-            (total + per_page - 1) / per_page
-        };
-        Pagination {
-            page,
-            per_page,
-            total,
-            total_pages,
-        }
+        let total_pages = if total == 0 { 0 } else { (total + per_page - 1) / per_page };
+        Pagination { page, per_page, total, total_pages }
     }
 }
 

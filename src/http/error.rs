@@ -19,10 +19,7 @@ pub type ApiResult<T> = Result<T, ApiError>;
 
 impl ApiError {
     pub fn new(status: StatusCode, message: impl Into<Cow<'static, str>>) -> Self {
-        ApiError {
-            status,
-            message: message.into(),
-        }
+        ApiError { status, message: message.into() }
     }
 
     pub fn bad_request(message: impl Into<Cow<'static, str>>) -> Self {
@@ -69,16 +66,9 @@ impl IntoResponse for ApiError {
 }
 
 pub fn error_response(status: StatusCode, message: String) -> Response {
-    let body = ErrorBody {
-        status: "error",
-        data: None,
-        message,
-    };
+    let body = ErrorBody { status: "error", data: None, message };
     let mut response = (status, Json(body)).into_response();
-    response.headers_mut().insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/json"),
-    );
+    response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
     response
 }
 

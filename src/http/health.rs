@@ -11,9 +11,7 @@ use super::AppState;
 use super::error::ApiError;
 
 pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/healthz", get(healthz))
-        .route("/readyz", get(readyz))
+    Router::new().route("/healthz", get(healthz)).route("/readyz", get(readyz))
 }
 
 async fn healthz() -> Json<Value> {
@@ -25,10 +23,7 @@ async fn readyz(State(state): State<AppState>) -> Result<Json<Value>, ApiError> 
         Ok(_) => Ok(Json(json!({"status": "success", "data": {"ready": true}}))),
         Err(error) => {
             tracing::warn!(%error, "readiness check: database unreachable");
-            Err(ApiError::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "Database unavailable",
-            ))
+            Err(ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "Database unavailable"))
         }
     }
 }

@@ -54,11 +54,7 @@ pub async fn list_job_offers(
 ) -> ApiResult<Json<Page<JobOffer>>> {
     let query = JobOfferQuery::parse(raw.as_deref()).map_err(ApiError::bad_request)?;
     let (offers, total) = db::job_offers::list(&state.db, caller.company_id, &query).await?;
-    Ok(Json(Page {
-        status: "success",
-        data: offers,
-        pagination: Pagination::new(query.page, query.per_page, total),
-    }))
+    Ok(Json(Page { status: "success", data: offers, pagination: Pagination::new(query.page, query.per_page, total) }))
 }
 
 /// One job offer of the company.
@@ -87,13 +83,9 @@ pub async fn get_job_offer(
         .ok()
         .and_then(|Path(raw)| parse_strict_uuid(&raw))
         .ok_or_else(|| ApiError::bad_request("Invalid job offer ID format"))?;
-    let offer = db::job_offers::find(&state.db, id)
-        .await?
-        .ok_or_else(|| ApiError::not_found("Job offer not found"))?;
+    let offer = db::job_offers::find(&state.db, id).await?.ok_or_else(|| ApiError::not_found("Job offer not found"))?;
     if offer.company_id != caller.company_id {
-        return Err(ApiError::forbidden(
-            "Job offer does not belong to your company",
-        ));
+        return Err(ApiError::forbidden("Job offer does not belong to your company"));
     }
     Ok(Json(Success::new(offer)))
 }

@@ -5,11 +5,13 @@
 //! request id → trace span → JSON errors → rate limit (§3) → API log (§8) → panic catcher → API key (§2) → handler.
 
 pub mod api_log;
+pub mod application_form;
 pub mod auth;
 pub mod client_ip;
 pub mod envelope;
 pub mod error;
 pub mod health;
+pub mod job_applications;
 pub mod job_offers;
 pub mod openapi;
 pub mod rate_limit;
@@ -17,6 +19,7 @@ pub mod rate_limit;
 use std::any::Any;
 use std::future::Future;
 use std::net::SocketAddr;
+use std::path::Path;
 use std::sync::Arc;
 
 use axum::Router;
@@ -32,6 +35,7 @@ use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetReques
 use tower_http::trace::TraceLayer;
 
 use crate::service::api_log::ApiLogQueue;
+use crate::service::intake::Intake;
 use error::{ApiError, default_message, error_response};
 use rate_limit::RateLimiter;
 
@@ -42,6 +46,11 @@ pub struct AppState {
     pub rate_limiter: Arc<RateLimiter>,
     pub trusted_proxies: Arc<[IpNet]>,
     pub api_log: ApiLogQueue,
+    pub intake: Arc<Intake>,
+    /// CONTRACT §6: `MAX_CV_BYTES`.
+    pub max_cv_bytes: u64,
+    /// Where CV uploads are spooled while their request is in flight.
+    pub spool_dir: Arc<Path>,
 }
 
 static REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
@@ -50,20 +59,12 @@ pub fn router(state: AppState) -> Router {
     // Under /api: unknown paths answer 404 without asking for a key, but still count and are logged.
     let career_site = Router::new()
         .merge(job_offers::router())
-        .route_layer(middleware::from_fn_with_state(
-            state.clone(),
-            auth::require_api_key,
-        ))
+        .merge(job_applications::router())
+        .route_layer(middleware::from_fn_with_state(state.clone(), auth::require_api_key))
         .fallback(unknown_route)
         .layer(CatchPanicLayer::custom(panic_response))
-        .layer(middleware::from_fn_with_state(
-            state.clone(),
-            api_log::record_request,
-        ))
-        .layer(middleware::from_fn_with_state(
-            state.clone(),
-            rate_limit::limit_by_client_ip,
-        ));
+        .layer(middleware::from_fn_with_state(state.clone(), api_log::record_request))
+        .layer(middleware::from_fn_with_state(state.clone(), rate_limit::limit_by_client_ip));
 
     Router::new()
         .nest("/api", career_site)
@@ -72,21 +73,11 @@ pub fn router(state: AppState) -> Router {
         .fallback(unknown_route)
         .layer(CatchPanicLayer::custom(panic_response))
         .layer(middleware::from_fn(json_errors))
-        .layer(
-            TraceLayer::new_for_http().make_span_with(|request: &Request| {
-                let route = request
-                    .extensions()
-                    .get::<MatchedPath>()
-                    .map(MatchedPath::as_str)
-                    .unwrap_or("unmatched");
-                let request_id = request
-                    .headers()
-                    .get(&REQUEST_ID)
-                    .and_then(|v| v.to_str().ok())
-                    .unwrap_or("");
-                tracing::info_span!("request", method = %request.method(), route, request_id)
-            }),
-        )
+        .layer(TraceLayer::new_for_http().make_span_with(|request: &Request| {
+            let route = request.extensions().get::<MatchedPath>().map(MatchedPath::as_str).unwrap_or("unmatched");
+            let request_id = request.headers().get(&REQUEST_ID).and_then(|v| v.to_str().ok()).unwrap_or("");
+            tracing::info_span!("request", method = %request.method(), route, request_id)
+        }))
         .layer(PropagateRequestIdLayer::new(REQUEST_ID.clone()))
         .layer(SetRequestIdLayer::new(REQUEST_ID.clone(), MakeRequestUuid))
         .with_state(state)
@@ -98,12 +89,9 @@ pub async fn serve(
     state: AppState,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(
-        listener,
-        router(state).into_make_service_with_connect_info::<SocketAddr>(),
-    )
-    .with_graceful_shutdown(shutdown)
-    .await
+    axum::serve(listener, router(state).into_make_service_with_connect_info::<SocketAddr>())
+        .with_graceful_shutdown(shutdown)
+        .await
 }
 
 async fn unknown_route() -> ApiError {
@@ -117,10 +105,7 @@ fn panic_response(panic: Box<dyn Any + Send + 'static>) -> Response {
         .or_else(|| panic.downcast_ref::<String>().cloned())
         .unwrap_or_default();
     tracing::error!(panic = %detail, "a request handler panicked");
-    error_response(
-        StatusCode::INTERNAL_SERVER_ERROR,
-        "Internal server error".to_owned(),
-    )
+    error_response(StatusCode::INTERNAL_SERVER_ERROR, "Internal server error".to_owned())
 }
 
 /// CONTRACT §1: no plain-text or HTML error ever leaves the server. Anything below our handlers that

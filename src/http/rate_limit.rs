@@ -34,10 +34,7 @@ pub struct RateLimiter {
 
 enum Counters {
     Memory(Mutex<MemoryWindow>),
-    Redis {
-        connection: ConnectionManager,
-        key_prefix: String,
-    },
+    Redis { connection: ConnectionManager, key_prefix: String },
 }
 
 #[derive(Default)]
@@ -57,51 +54,30 @@ pub struct RateLimitWindow {
 
 impl RateLimiter {
     pub fn in_memory(limit: u32) -> Self {
-        RateLimiter {
-            limit,
-            counters: Counters::Memory(Mutex::new(MemoryWindow::default())),
-        }
+        RateLimiter { limit, counters: Counters::Memory(Mutex::new(MemoryWindow::default())) }
     }
 
     pub async fn redis(limit: u32, url: &str, key_prefix: &str) -> anyhow::Result<Self> {
         let client = redis::Client::open(url).context("REDIS_URL is not a Redis URL")?;
-        let connection = ConnectionManager::new(client)
-            .await
-            .context("cannot connect to Redis (REDIS_URL)")?;
-        Ok(RateLimiter {
-            limit,
-            counters: Counters::Redis {
-                connection,
-                key_prefix: key_prefix.to_owned(),
-            },
-        })
+        let connection = ConnectionManager::new(client).await.context("cannot connect to Redis (REDIS_URL)")?;
+        Ok(RateLimiter { limit, counters: Counters::Redis { connection, key_prefix: key_prefix.to_owned() } })
     }
 
     pub async fn check(&self, ip: IpAddr) -> RateLimitWindow {
-        let now = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map(|d| d.as_secs())
-            .unwrap_or(0);
+        let now = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
         let window = now / WINDOW_SECONDS;
         let seconds_left = (WINDOW_SECONDS - now % WINDOW_SECONDS).max(1);
         let key = bucket(ip);
         let count = match &self.counters {
             Counters::Memory(state) => count_in_memory(state, window, key),
-            Counters::Redis {
-                connection,
-                key_prefix,
-            } => {
+            Counters::Redis { connection, key_prefix } => {
                 let redis_key = format!("{key_prefix}:ratelimit:{key}:{window}");
                 match count_in_redis(connection.clone(), &redis_key, seconds_left + 1).await {
                     Ok(count) => count,
                     Err(error) => {
                         // Losing the limit for a moment is better than turning candidates away (fail open).
                         tracing::warn!(%error, "rate limit counter unavailable in Redis; request allowed");
-                        return RateLimitWindow {
-                            limit: self.limit,
-                            remaining: self.limit,
-                            retry_after: None,
-                        };
+                        return RateLimitWindow { limit: self.limit, remaining: self.limit, retry_after: None };
                     }
                 }
             }
@@ -128,9 +104,7 @@ fn bucket(ip: IpAddr) -> IpAddr {
 }
 
 fn count_in_memory(state: &Mutex<MemoryWindow>, window: u64, key: IpAddr) -> u64 {
-    let mut state = state
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    let mut state = state.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
     if state.window != window {
         // A new window: every old counter is expired at once, which is what bounds memory over time.
         state.window = window;
@@ -143,10 +117,7 @@ fn count_in_memory(state: &Mutex<MemoryWindow>, window: u64, key: IpAddr) -> u64
             u64::from(*count)
         }
         None if tracked >= MAX_TRACKED_ADDRESSES => {
-            tracing::warn!(
-                tracked,
-                "rate limiter is tracking its maximum of addresses; new address refused"
-            );
+            tracing::warn!(tracked, "rate limiter is tracking its maximum of addresses; new address refused");
             u64::MAX
         }
         None => {
@@ -156,11 +127,7 @@ fn count_in_memory(state: &Mutex<MemoryWindow>, window: u64, key: IpAddr) -> u64
     }
 }
 
-async fn count_in_redis(
-    mut connection: ConnectionManager,
-    key: &str,
-    ttl_seconds: u64,
-) -> redis::RedisResult<u64> {
+async fn count_in_redis(mut connection: ConnectionManager, key: &str, ttl_seconds: u64) -> redis::RedisResult<u64> {
     let (count,): (u64,) = redis::pipe()
         .atomic()
         .incr(key, 1)
@@ -186,25 +153,16 @@ pub async fn limit_by_client_ip(
     let window = state.rate_limiter.check(ip).await;
     let mut response = match window.retry_after {
         Some(retry_after) => {
-            let mut refused = ApiError::new(
-                StatusCode::TOO_MANY_REQUESTS,
-                "Too many requests. Please retry later.",
-            )
-            .into_response();
-            refused.headers_mut().insert(
-                axum::http::header::RETRY_AFTER,
-                HeaderValue::from(retry_after),
-            );
+            let mut refused =
+                ApiError::new(StatusCode::TOO_MANY_REQUESTS, "Too many requests. Please retry later.").into_response();
+            refused.headers_mut().insert(axum::http::header::RETRY_AFTER, HeaderValue::from(retry_after));
             refused
         }
         None => next.run(request).await,
     };
     let headers = response.headers_mut();
     headers.insert(LIMIT_HEADER.clone(), HeaderValue::from(window.limit));
-    headers.insert(
-        REMAINING_HEADER.clone(),
-        HeaderValue::from(window.remaining),
-    );
+    headers.insert(REMAINING_HEADER.clone(), HeaderValue::from(window.remaining));
     response
 }
 
@@ -225,10 +183,7 @@ mod tests {
         let retry = refused.retry_after.unwrap();
         assert!((1..=60).contains(&retry), "{retry}");
         // Another client is not affected.
-        assert_eq!(
-            limiter.check("192.0.2.2".parse().unwrap()).await.remaining,
-            2
-        );
+        assert_eq!(limiter.check("192.0.2.2".parse().unwrap()).await.remaining, 2);
     }
 
     #[test]

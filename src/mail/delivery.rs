@@ -50,10 +50,7 @@ pub async fn deliver_due(pool: &PgPool, mailer: &Mailer, batch: i64) -> Result<u
     for (position, email) in claimed.iter().enumerate() {
         if claimed_at.elapsed() + SEND_TIMEOUT + LEASE_MARGIN >= DELIVERY_LEASE {
             let untried: Vec<Uuid> = claimed[position..].iter().map(|email| email.id).collect();
-            tracing::info!(
-                untried = untried.len(),
-                "delivery lease nearly spent; giving back the rest"
-            );
+            tracing::info!(untried = untried.len(), "delivery lease nearly spent; giving back the rest");
             outbox::release(pool, &untried).await?;
             break;
         }
@@ -65,11 +62,7 @@ pub async fn deliver_due(pool: &PgPool, mailer: &Mailer, batch: i64) -> Result<u
 }
 
 /// Sends one claimed email and records the outcome; true when it was sent.
-async fn deliver_one(
-    pool: &PgPool,
-    mailer: &Mailer,
-    email: &ClaimedEmail,
-) -> Result<bool, MailError> {
+async fn deliver_one(pool: &PgPool, mailer: &Mailer, email: &ClaimedEmail) -> Result<bool, MailError> {
     let rendered = RenderedEmail {
         subject: email.subject.clone(),
         text_body: email.text_body.clone(),
@@ -107,12 +100,7 @@ async fn deliver_one(
 /// Delivers due emails until `shutdown` is cancelled: a pass every `poll_interval`, at once again
 /// when a pass found a full batch. A pass is never cut short by shutdown, so an email that left is
 /// always recorded as sent.
-pub async fn run_delivery_loop(
-    pool: PgPool,
-    mailer: Mailer,
-    poll_interval: Duration,
-    shutdown: CancellationToken,
-) {
+pub async fn run_delivery_loop(pool: PgPool, mailer: Mailer, poll_interval: Duration, shutdown: CancellationToken) {
     tracing::info!(mailer = mailer.describe(), "mail delivery started");
     while !shutdown.is_cancelled() {
         let pass_was_full = match deliver_due(&pool, &mailer, LOOP_BATCH).await {

@@ -31,11 +31,7 @@ struct Wording {
 /// Renders `kind` in `locale`, naming the offer and the company (CONTRACT §6 "Email").
 pub fn render_email(kind: EmailKind, locale: Locale, context: &EmailContext) -> RenderedEmail {
     let wording = wording(kind, locale, context);
-    RenderedEmail {
-        text_body: text_body(&wording),
-        html_body: html_body(&wording, locale),
-        subject: wording.subject,
-    }
+    RenderedEmail { text_body: text_body(&wording), html_body: html_body(&wording, locale), subject: wording.subject }
 }
 
 fn wording(kind: EmailKind, locale: Locale, context: &EmailContext) -> Wording {
@@ -52,8 +48,7 @@ fn wording(kind: EmailKind, locale: Locale, context: &EmailContext) -> Wording {
                     "Nous avons bien reçu votre candidature au poste «\u{a0}{offer}\u{a0}» chez {company}, \
                      et nous vous en remercions."
                 ),
-                "Notre équipe va l'étudier avec attention et reviendra vers vous dès que possible."
-                    .to_owned(),
+                "Notre équipe va l'étudier avec attention et reviendra vers vous dès que possible.".to_owned(),
             ],
             closing: "Bien cordialement,".to_owned(),
             signature: format!("L'équipe recrutement de {company}"),
@@ -181,32 +176,14 @@ mod tests {
         for kind in [EmailKind::Confirmation, EmailKind::Rejection] {
             for locale in [Locale::Fr, Locale::En] {
                 let email = render_email(kind, locale, &context());
-                assert!(
-                    email.subject.contains("Développeuse Rust"),
-                    "{kind:?} {locale:?}"
-                );
+                assert!(email.subject.contains("Développeuse Rust"), "{kind:?} {locale:?}");
                 assert!(email.subject.contains("Acme & Fils"), "{kind:?} {locale:?}");
                 assert!(email.text_body.contains("Zoé"), "{kind:?} {locale:?}");
-                assert!(
-                    email.text_body.contains("Développeuse Rust"),
-                    "{kind:?} {locale:?}"
-                );
-                assert!(
-                    email.text_body.contains("Acme & Fils"),
-                    "{kind:?} {locale:?}"
-                );
-                assert!(
-                    email.html_body.contains("Développeuse Rust"),
-                    "{kind:?} {locale:?}"
-                );
-                assert!(
-                    email.html_body.contains("Acme &amp; Fils"),
-                    "{kind:?} {locale:?}"
-                );
-                assert!(
-                    !email.html_body.contains("Acme & Fils"),
-                    "{kind:?} {locale:?}"
-                );
+                assert!(email.text_body.contains("Développeuse Rust"), "{kind:?} {locale:?}");
+                assert!(email.text_body.contains("Acme & Fils"), "{kind:?} {locale:?}");
+                assert!(email.html_body.contains("Développeuse Rust"), "{kind:?} {locale:?}");
+                assert!(email.html_body.contains("Acme &amp; Fils"), "{kind:?} {locale:?}");
+                assert!(!email.html_body.contains("Acme & Fils"), "{kind:?} {locale:?}");
             }
         }
     }
@@ -236,16 +213,8 @@ mod tests {
         let email = render_email(EmailKind::Rejection, Locale::En, &hostile);
         assert!(!email.html_body.contains("<script>"));
         assert!(!email.html_body.contains("<b>"));
-        assert!(
-            email
-                .html_body
-                .contains("&lt;script&gt;alert(1)&lt;/script&gt;")
-        );
-        assert!(
-            email
-                .html_body
-                .contains("&quot;Lead&quot; &lt;b&gt;dev&lt;/b&gt;")
-        );
+        assert!(email.html_body.contains("&lt;script&gt;alert(1)&lt;/script&gt;"));
+        assert!(email.html_body.contains("&quot;Lead&quot; &lt;b&gt;dev&lt;/b&gt;"));
         assert!(email.html_body.contains("A&amp;B"));
         // The text body is not HTML: it keeps the values as written.
         assert!(email.text_body.contains("<script>alert(1)</script>"));

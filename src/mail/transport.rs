@@ -4,9 +4,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use lettre::message::{Mailbox, MultiPart};
-use lettre::{
-    Address, AsyncFileTransport, AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor,
-};
+use lettre::{Address, AsyncFileTransport, AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 use uuid::Uuid;
 
 use super::{MailError, RenderedEmail};
@@ -32,10 +30,7 @@ pub struct Mailer {
 
 #[derive(Clone)]
 enum MailTransport {
-    File {
-        directory: PathBuf,
-        transport: AsyncFileTransport<Tokio1Executor>,
-    },
+    File { directory: PathBuf, transport: AsyncFileTransport<Tokio1Executor> },
     Smtp(AsyncSmtpTransport<Tokio1Executor>),
 }
 
@@ -56,25 +51,15 @@ pub fn mailer_from_url(mail_url: &str, from: &str) -> Result<Mailer, MailError> 
     let from: Mailbox = from
         .trim()
         .parse()
-        .map_err(|error: lettre::address::AddressError| {
-            MailError::InvalidFrom(error.to_string())
-        })?;
+        .map_err(|error: lettre::address::AddressError| MailError::InvalidFrom(error.to_string()))?;
     let (transport, description) = if let Some(directory) = mail_url.strip_prefix("file://") {
         if directory.is_empty() {
-            return Err(MailError::InvalidUrl(
-                "file:// needs a directory".to_owned(),
-            ));
+            return Err(MailError::InvalidUrl("file:// needs a directory".to_owned()));
         }
         let directory = PathBuf::from(directory);
         let description = format!("file://{}", directory.display());
         let transport = AsyncFileTransport::<Tokio1Executor>::new(&directory);
-        (
-            MailTransport::File {
-                directory,
-                transport,
-            },
-            description,
-        )
+        (MailTransport::File { directory, transport }, description)
     } else {
         let description = describe_smtp_url(mail_url)?;
         // lettre's own URL reading covers credentials (percent-decoded), ports and `?tls=`.
@@ -84,17 +69,12 @@ pub fn mailer_from_url(mail_url: &str, from: &str) -> Result<Mailer, MailError> 
             .build();
         (MailTransport::Smtp(transport), description)
     };
-    Ok(Mailer {
-        transport,
-        from,
-        description,
-    })
+    Ok(Mailer { transport, from, description })
 }
 
 /// The SMTP URL without its credentials, after checking it is one.
 fn describe_smtp_url(mail_url: &str) -> Result<String, MailError> {
-    let mut url = url::Url::parse(mail_url)
-        .map_err(|error| MailError::InvalidUrl(format!("not a URL ({error})")))?;
+    let mut url = url::Url::parse(mail_url).map_err(|error| MailError::InvalidUrl(format!("not a URL ({error})")))?;
     if !matches!(url.scheme(), "smtp" | "smtps") {
         return Err(MailError::InvalidUrl(format!(
             "unknown scheme `{}` (expected file://, smtp:// or smtps://)",
@@ -107,9 +87,7 @@ fn describe_smtp_url(mail_url: &str) -> Result<String, MailError> {
     // Neither can fail on a URL with a host; either way, nothing of the credentials is kept.
     let credentials_removed = url.set_password(None).is_ok() && url.set_username("").is_ok();
     if !credentials_removed {
-        return Err(MailError::InvalidUrl(
-            "the SMTP URL cannot hold credentials".to_owned(),
-        ));
+        return Err(MailError::InvalidUrl("the SMTP URL cannot hold credentials".to_owned()));
     }
     Ok(url.to_string())
 }
@@ -122,12 +100,7 @@ impl Mailer {
 
     /// Sends `email` to `recipient` as a text + HTML message whose `Message-ID` is made from
     /// `outbox_id`, so a copy sent again after a lost acknowledgement is recognisable as the same email.
-    pub async fn send(
-        &self,
-        outbox_id: Uuid,
-        recipient: &str,
-        email: &RenderedEmail,
-    ) -> Result<(), MailError> {
+    pub async fn send(&self, outbox_id: Uuid, recipient: &str, email: &RenderedEmail) -> Result<(), MailError> {
         let message = self.build_message(outbox_id, recipient, email)?;
         match tokio::time::timeout(SEND_TIMEOUT, self.send_message(message)).await {
             Ok(result) => result,
@@ -137,44 +110,25 @@ impl Mailer {
 
     async fn send_message(&self, message: Message) -> Result<(), MailError> {
         match &self.transport {
-            MailTransport::File {
-                directory,
-                transport,
-            } => {
+            MailTransport::File { directory, transport } => {
                 // The directory may not exist yet on a fresh install (the default is relative).
                 tokio::fs::create_dir_all(directory)
                     .await
-                    .map_err(|error| {
-                        MailError::Send(format!("{}: {error}", directory.display()))
-                    })?;
-                transport
-                    .send(message)
-                    .await
-                    .map_err(|error| MailError::Send(error_chain(&error)))?;
+                    .map_err(|error| MailError::Send(format!("{}: {error}", directory.display())))?;
+                transport.send(message).await.map_err(|error| MailError::Send(error_chain(&error)))?;
             }
             MailTransport::Smtp(transport) => {
-                transport
-                    .send(message)
-                    .await
-                    .map_err(|error| MailError::Send(error_chain(&error)))?;
+                transport.send(message).await.map_err(|error| MailError::Send(error_chain(&error)))?;
             }
         }
         Ok(())
     }
 
-    fn build_message(
-        &self,
-        outbox_id: Uuid,
-        recipient: &str,
-        email: &RenderedEmail,
-    ) -> Result<Message, MailError> {
-        let to: Address =
-            recipient
-                .trim()
-                .parse()
-                .map_err(|error: lettre::address::AddressError| {
-                    MailError::InvalidRecipient(error.to_string())
-                })?;
+    fn build_message(&self, outbox_id: Uuid, recipient: &str, email: &RenderedEmail) -> Result<Message, MailError> {
+        let to: Address = recipient
+            .trim()
+            .parse()
+            .map_err(|error: lettre::address::AddressError| MailError::InvalidRecipient(error.to_string()))?;
         let message_id = format!("<{outbox_id}@{}>", self.from.email.domain());
         Message::builder()
             .from(self.from.clone())
@@ -182,10 +136,7 @@ impl Mailer {
             .subject(email.subject.as_str())
             .message_id(Some(message_id))
             .date_now()
-            .multipart(MultiPart::alternative_plain_html(
-                email.text_body.clone(),
-                email.html_body.clone(),
-            ))
+            .multipart(MultiPart::alternative_plain_html(email.text_body.clone(), email.html_body.clone()))
             .map_err(|error| MailError::Build(error.to_string()))
     }
 }
@@ -219,10 +170,8 @@ mod tests {
 
     #[tokio::test]
     async fn smtp_description_keeps_no_credentials() -> Result<(), MailError> {
-        let mailer = mailer_from_url(
-            "smtp://mailer:s3cr%40t-pass@127.0.0.1:2525?tls=required",
-            "Talqo <no-reply@localhost>",
-        )?;
+        let mailer =
+            mailer_from_url("smtp://mailer:s3cr%40t-pass@127.0.0.1:2525?tls=required", "Talqo <no-reply@localhost>")?;
         assert!(!mailer.describe().contains("s3cr"));
         assert!(!mailer.describe().contains("mailer"));
         assert!(!format!("{mailer:?}").contains("s3cr"));
@@ -241,27 +190,15 @@ mod tests {
 
     #[test]
     fn unknown_schemes_and_bad_senders_are_refused_without_echoing_secrets() {
-        let error = mailer_from_url("imap://user:hunter2@host", "no-reply@localhost")
-            .err()
-            .map(|error| error.to_string());
-        assert!(
-            error
-                .as_deref()
-                .is_some_and(|text| text.contains("imap") && !text.contains("hunter2"))
-        );
-        assert!(matches!(
-            mailer_from_url("file://", "no-reply@localhost"),
-            Err(MailError::InvalidUrl(_))
-        ));
-        assert!(matches!(
-            mailer_from_url(DEFAULT_MAIL_URL, "not a mailbox"),
-            Err(MailError::InvalidFrom(_))
-        ));
+        let error =
+            mailer_from_url("imap://user:hunter2@host", "no-reply@localhost").err().map(|error| error.to_string());
+        assert!(error.as_deref().is_some_and(|text| text.contains("imap") && !text.contains("hunter2")));
+        assert!(matches!(mailer_from_url("file://", "no-reply@localhost"), Err(MailError::InvalidUrl(_))));
+        assert!(matches!(mailer_from_url(DEFAULT_MAIL_URL, "not a mailbox"), Err(MailError::InvalidFrom(_))));
     }
 
     #[test]
-    fn messages_are_multipart_with_an_encoded_subject_and_a_stable_message_id()
-    -> Result<(), MailError> {
+    fn messages_are_multipart_with_an_encoded_subject_and_a_stable_message_id() -> Result<(), MailError> {
         let mailer = mailer_from_url(DEFAULT_MAIL_URL, "Talqo <no-reply@talqo.example>")?;
         let outbox_id = Uuid::new_v4();
         let message = mailer.build_message(outbox_id, "zoe@example.com", &email())?;
@@ -273,10 +210,7 @@ mod tests {
         assert!(formatted.contains("text/html; charset=utf-8"));
         // RFC 2047: a non-ASCII subject travels as encoded words, never as raw UTF-8.
         let subject_line = formatted.lines().find(|line| line.starts_with("Subject:"));
-        assert!(
-            subject_line.is_some_and(|line| line.contains("=?utf-8?")),
-            "{formatted}"
-        );
+        assert!(subject_line.is_some_and(|line| line.contains("=?utf-8?")), "{formatted}");
         assert!(matches!(
             mailer.build_message(outbox_id, "not an address", &email()),
             Err(MailError::InvalidRecipient(_))

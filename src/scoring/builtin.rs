@@ -41,10 +41,8 @@ const SUMMARY_EXCERPT_CHARS: usize = 400;
 const LISTED_TERMS: usize = 8;
 
 /// Kept although shorter than 3 characters: an offer asking for Go, ML or C names the skill in those letters.
-const SHORT_TECH_TERMS: &[&str] = &[
-    "go", "ui", "ux", "qa", "ml", "ai", "ia", "ci", "cd", "js", "ts", "bi", "c", "r", "c++", "c#",
-    "f#",
-];
+const SHORT_TECH_TERMS: &[&str] =
+    &["go", "ui", "ux", "qa", "ml", "ai", "ia", "ci", "cd", "js", "ts", "bi", "c", "r", "c++", "c#", "f#"];
 
 /// English and French function words, plus words that every offer or CV holds and that say nothing about fit.
 /// Compared after folding, so without accents.
@@ -333,8 +331,7 @@ const STOPWORDS: &[&str] = &[
 ];
 
 /// [`STOPWORDS`] as a set: a CV has thousands of tokens.
-static STOPWORD_SET: LazyLock<HashSet<&'static str>> =
-    LazyLock::new(|| STOPWORDS.iter().copied().collect());
+static STOPWORD_SET: LazyLock<HashSet<&'static str>> = LazyLock::new(|| STOPWORDS.iter().copied().collect());
 
 /// One distinct term of the offer.
 struct OfferTerm {
@@ -390,9 +387,8 @@ struct Token {
 }
 
 fn tokens(text: &str) -> impl Iterator<Item = Token> + '_ {
-    text.split(|c: char| !(c.is_alphanumeric() || c == '+' || c == '#'))
-        .filter(|raw| !raw.is_empty())
-        .filter_map(|raw| {
+    text.split(|c: char| !(c.is_alphanumeric() || c == '+' || c == '#')).filter(|raw| !raw.is_empty()).filter_map(
+        |raw| {
             let lower = raw.to_lowercase();
             let shown = if SHORT_TECH_TERMS.contains(&lower.as_str()) {
                 lower.as_str()
@@ -404,20 +400,16 @@ fn tokens(text: &str) -> impl Iterator<Item = Token> + '_ {
             } else {
                 shown.nfkd().filter(|c| !is_combining_mark(*c)).collect()
             };
-            keep_token(&folded).then(|| Token {
-                shown: shown.to_owned(),
-                folded,
-            })
-        })
+            keep_token(&folded).then(|| Token { shown: shown.to_owned(), folded })
+        },
+    )
 }
 
 fn keep_token(folded: &str) -> bool {
     if SHORT_TECH_TERMS.contains(&folded) {
         return true;
     }
-    folded.chars().count() >= 3
-        && folded.chars().any(char::is_alphabetic)
-        && !STOPWORD_SET.contains(folded)
+    folded.chars().count() >= 3 && folded.chars().any(char::is_alphabetic) && !STOPWORD_SET.contains(folded)
 }
 
 fn stem(folded: &str) -> String {
@@ -448,18 +440,12 @@ fn offer_terms(offer: &OfferForScoring) -> Vec<OfferTerm> {
             }
             None => {
                 index_by_stem.insert(stem.clone(), terms.len());
-                terms.push(OfferTerm {
-                    stem,
-                    shown: token.shown,
-                    weight,
-                    occurrences: 1,
-                });
+                terms.push(OfferTerm { stem, shown: token.shown, weight, occurrences: 1 });
             }
         }
     }
     for term in &mut terms {
-        term.weight +=
-            (f64::from(term.occurrences - 1) * REPETITION_BONUS).min(MAX_REPETITION_BONUS);
+        term.weight += (f64::from(term.occurrences - 1) * REPETITION_BONUS).min(MAX_REPETITION_BONUS);
     }
     terms
 }
@@ -481,11 +467,7 @@ fn rating_for_coverage(coverage: f64) -> u8 {
 fn listed(terms: &[&OfferTerm]) -> String {
     let mut sorted = terms.to_vec();
     sorted.sort_by(|a, b| b.weight.total_cmp(&a.weight));
-    let mut list: Vec<&str> = sorted
-        .iter()
-        .take(LISTED_TERMS)
-        .map(|term| term.shown.as_str())
-        .collect();
+    let mut list: Vec<&str> = sorted.iter().take(LISTED_TERMS).map(|term| term.shown.as_str()).collect();
     if sorted.len() > LISTED_TERMS {
         list.push("…");
     }
@@ -495,10 +477,8 @@ fn listed(terms: &[&OfferTerm]) -> String {
 /// The CV's first meaningful lines (contact lines skipped), capped, then the offer terms it mentions.
 fn resume_summary(cv_text: &str, matched: &[&OfferTerm]) -> String {
     let mut excerpt = String::new();
-    let meaningful_lines = cv_text
-        .lines()
-        .map(|line| line.split_whitespace().collect::<Vec<_>>().join(" "))
-        .filter(|line| {
+    let meaningful_lines =
+        cv_text.lines().map(|line| line.split_whitespace().collect::<Vec<_>>().join(" ")).filter(|line| {
             line.chars().filter(|c| c.is_alphabetic()).count() >= 3
                 && !line.contains('@')
                 && !line.contains("http")
@@ -520,23 +500,15 @@ fn resume_summary(cv_text: &str, matched: &[&OfferTerm]) -> String {
     } else {
         format!("Offer key terms found in the CV: {}.", listed(matched))
     };
-    if excerpt.is_empty() {
-        found
-    } else {
-        format!("{excerpt}\n{found}")
-    }
+    if excerpt.is_empty() { found } else { format!("{excerpt}\n{found}") }
 }
 
 fn first_impression(term_count: usize, matched: &[&OfferTerm], missing: &[&OfferTerm]) -> String {
     match (matched.is_empty(), missing.is_empty()) {
-        (true, _) => format!(
-            "The CV mentions none of the offer's {term_count} key terms (such as {}).",
-            listed(missing)
-        ),
-        (false, true) => format!(
-            "The CV mentions all {term_count} key terms of the offer ({}).",
-            listed(matched)
-        ),
+        (true, _) => {
+            format!("The CV mentions none of the offer's {term_count} key terms (such as {}).", listed(missing))
+        }
+        (false, true) => format!("The CV mentions all {term_count} key terms of the offer ({}).", listed(matched)),
         (false, false) => format!(
             "The CV mentions {} of the offer's {term_count} key terms, such as {}. Missing: {}.",
             matched.len(),
@@ -552,16 +524,13 @@ mod tests {
     use std::path::PathBuf;
 
     fn corpus_dir() -> PathBuf {
-        std::env::var_os("TALQO_CORPUS_DIR").map_or_else(
-            || PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/corpus"),
-            PathBuf::from,
-        )
+        std::env::var_os("TALQO_CORPUS_DIR")
+            .map_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/corpus"), PathBuf::from)
     }
 
     fn cv_text(file: &str) -> String {
         let path = corpus_dir().join("cv").join(file);
-        pdf_extract::extract_text(&path)
-            .unwrap_or_else(|e| panic!("extracting {}: {e}", path.display()))
+        pdf_extract::extract_text(&path).unwrap_or_else(|e| panic!("extracting {}: {e}", path.display()))
     }
 
     fn backend_offer() -> OfferForScoring {
@@ -605,9 +574,7 @@ mod tests {
     const OTHER_CVS: &[&str] = &["twentyseconds_cv.pdf", "altacv_mmayer.pdf"];
 
     fn rating(offer: &OfferForScoring, cv: &str) -> u8 {
-        BuiltinScorer::score_text(offer, cv)
-            .unwrap_or_else(|e| panic!("scoring failed: {e}"))
-            .rating
+        BuiltinScorer::score_text(offer, cv).unwrap_or_else(|e| panic!("scoring failed: {e}")).rating
     }
 
     #[test]
@@ -615,10 +582,7 @@ mod tests {
         for file in SOFTWARE_CVS {
             let cv = cv_text(file);
             let (backend, climate) = (rating(&backend_offer(), &cv), rating(&climate_offer(), &cv));
-            assert!(
-                backend >= climate + 25,
-                "{file}: backend {backend}, climate {climate}"
-            );
+            assert!(backend >= climate + 25, "{file}: backend {backend}, climate {climate}");
         }
     }
 
@@ -626,48 +590,29 @@ mod tests {
     fn a_geophysicist_cv_rates_far_higher_for_the_climate_offer_than_for_the_backend_offer() {
         let cv = cv_text(CLIMATE_CV);
         let (backend, climate) = (rating(&backend_offer(), &cv), rating(&climate_offer(), &cv));
-        assert!(
-            climate >= backend + 25,
-            "climate {climate}, backend {backend}"
-        );
+        assert!(climate >= backend + 25, "climate {climate}, backend {backend}");
         assert!(climate >= 60, "climate {climate}");
     }
 
     #[test]
     fn for_a_backend_offer_backend_and_web_developers_beat_other_trades_by_25_points() {
         let offer = backend_offer();
-        let best_other = OTHER_CVS
-            .iter()
-            .chain([&CLIMATE_CV])
-            .map(|file| rating(&offer, &cv_text(file)))
-            .max()
-            .unwrap_or_default();
+        let best_other =
+            OTHER_CVS.iter().chain([&CLIMATE_CV]).map(|file| rating(&offer, &cv_text(file))).max().unwrap_or_default();
         assert!(best_other <= 30, "an unrelated CV rated {best_other}");
-        for file in SOFTWARE_CVS
-            .iter()
-            .filter(|file| **file != PARTIAL_MATCH_CV)
-        {
+        for file in SOFTWARE_CVS.iter().filter(|file| **file != PARTIAL_MATCH_CV) {
             let software = rating(&offer, &cv_text(file));
-            assert!(
-                software >= best_other + 25,
-                "{file}: {software} vs unrelated {best_other}"
-            );
+            assert!(software >= best_other + 25, "{file}: {software} vs unrelated {best_other}");
         }
         // A Java/Angular full-stack developer fits a Python/Go backend offer only in part: between the two.
         let partial = rating(&offer, &cv_text(PARTIAL_MATCH_CV));
         let strongest = rating(&offer, &cv_text("resumematcher_modern-two-column.pdf"));
-        assert!(
-            best_other < partial && partial < strongest,
-            "{best_other} < {partial} < {strongest}"
-        );
+        assert!(best_other < partial && partial < strongest, "{best_other} < {partial} < {strongest}");
     }
 
     #[test]
     fn the_strongest_backend_cv_rates_in_the_70s_or_more() {
-        let strongest = rating(
-            &backend_offer(),
-            &cv_text("resumematcher_modern-two-column.pdf"),
-        );
+        let strongest = rating(&backend_offer(), &cv_text("resumematcher_modern-two-column.pdf"));
         assert!((70..=100).contains(&strongest), "{strongest}");
     }
 
@@ -676,10 +621,7 @@ mod tests {
         let cv = cv_text("awesomecv_cv.pdf");
         let first = BuiltinScorer::score_text(&backend_offer(), &cv).unwrap();
         for _ in 0..5 {
-            assert_eq!(
-                BuiltinScorer::score_text(&backend_offer(), &cv).unwrap(),
-                first
-            );
+            assert_eq!(BuiltinScorer::score_text(&backend_offer(), &cv).unwrap(), first);
         }
     }
 
@@ -688,31 +630,11 @@ mod tests {
         let cv = cv_text("resumematcher_modern-two-column.pdf");
         let score = BuiltinScorer::score_text(&backend_offer(), &cv).unwrap();
         let impression = &score.first_impression_text;
-        assert!(
-            impression.contains("such as backend, software, engineer"),
-            "{impression}"
-        );
-        assert!(
-            impression.contains("Missing: ") && !impression.contains("mentor"),
-            "{impression}"
-        );
-        assert!(
-            score
-                .ai_resume_summary
-                .starts_with("Senior Software Engineer"),
-            "{}",
-            score.ai_resume_summary
-        );
-        assert!(
-            !score.ai_resume_summary.contains('@'),
-            "contact line kept: {}",
-            score.ai_resume_summary
-        );
-        assert!(
-            score.ai_resume_summary.chars().count() < 700,
-            "{}",
-            score.ai_resume_summary
-        );
+        assert!(impression.contains("such as backend, software, engineer"), "{impression}");
+        assert!(impression.contains("Missing: ") && !impression.contains("mentor"), "{impression}");
+        assert!(score.ai_resume_summary.starts_with("Senior Software Engineer"), "{}", score.ai_resume_summary);
+        assert!(!score.ai_resume_summary.contains('@'), "contact line kept: {}", score.ai_resume_summary);
+        assert!(score.ai_resume_summary.chars().count() < 700, "{}", score.ai_resume_summary);
     }
 
     #[tokio::test]
@@ -725,23 +647,14 @@ mod tests {
 
     #[test]
     fn an_offer_without_key_terms_is_an_error_not_a_zero() {
-        let offer = OfferForScoring {
-            title: "H/F".into(),
-            description: "".into(),
-        };
+        let offer = OfferForScoring { title: "H/F".into(), description: "".into() };
         let result = BuiltinScorer::score_text(&offer, "Rust developer");
-        assert!(
-            matches!(result, Err(ScoringError::NoOfferKeywords)),
-            "{result:?}"
-        );
+        assert!(matches!(result, Err(ScoringError::NoOfferKeywords)), "{result:?}");
     }
 
     #[test]
     fn accents_case_plurals_and_tech_symbols_match() {
-        let offer = OfferForScoring {
-            title: "Développeur C++".into(),
-            description: "APIs, Go".into(),
-        };
+        let offer = OfferForScoring { title: "Développeur C++".into(), description: "APIs, Go".into() };
         let score = BuiltinScorer::score_text(&offer, "DEVELOPPEUR, c++ and an API in go").unwrap();
         assert_eq!(score.rating, 100, "{score:?}");
         let unrelated = BuiltinScorer::score_text(&offer, "Boulanger, pâtissier").unwrap();
@@ -754,23 +667,11 @@ mod tests {
         assert_eq!(rating_for_coverage(1.0), 100);
         assert_eq!(rating_for_coverage(2.0), 100);
         assert_eq!(rating_for_coverage(-1.0), 0);
-        let documented = [
-            (0.10, 15),
-            (0.15, 26),
-            (0.30, 63),
-            (0.40, 81),
-            (0.55, 95),
-            (0.80, 99),
-        ];
+        let documented = [(0.10, 15), (0.15, 26), (0.30, 63), (0.40, 81), (0.55, 95), (0.80, 99)];
         for (coverage, rating) in documented {
             assert_eq!(rating_for_coverage(coverage), rating, "coverage {coverage}");
         }
-        let ratings: Vec<u8> = (0..=20)
-            .map(|step| rating_for_coverage(f64::from(step) / 20.0))
-            .collect();
-        assert!(
-            ratings.windows(2).all(|pair| pair[0] <= pair[1]),
-            "{ratings:?}"
-        );
+        let ratings: Vec<u8> = (0..=20).map(|step| rating_for_coverage(f64::from(step) / 20.0)).collect();
+        assert!(ratings.windows(2).all(|pair| pair[0] <= pair[1]), "{ratings:?}");
     }
 }

@@ -46,11 +46,7 @@ pub enum ScoringError {
     /// `detail` is the `error.type`/`error.code` of an OpenAI-style error body (e.g. `invalid_api_key`),
     /// never the free-text message, which may quote part of the key.
     #[error("the AI service answered HTTP {status}{} after {attempts} attempt(s)", detail.as_deref().map(|d| format!(" ({d})")).unwrap_or_default())]
-    HttpStatus {
-        status: u16,
-        detail: Option<String>,
-        attempts: u32,
-    },
+    HttpStatus { status: u16, detail: Option<String>, attempts: u32 },
     #[error("the AI service's answer is not a valid score: {0}")]
     InvalidAnswer(String),
 }
@@ -62,4 +58,12 @@ pub trait Scorer: Send + Sync + 'static {
     fn name(&self) -> &'static str;
 
     async fn score(&self, offer: &OfferForScoring, cv_text: &str) -> Result<Score, ScoringError>;
+}
+
+impl ScoringError {
+    /// Whether scoring the same CV again later may succeed. Outages, bad answers and refusals (an expired
+    /// key an operator will fix) may pass; a CV or an offer with nothing to compare will not.
+    pub fn is_retriable(&self) -> bool {
+        !matches!(self, ScoringError::EmptyCv | ScoringError::NoOfferKeywords)
+    }
 }

@@ -87,17 +87,13 @@ impl OpenAiScorer {
     pub fn new(settings: OpenAiSettings) -> Result<Self, ScoringError> {
         let base_url = settings.base_url.trim().trim_end_matches('/');
         if !(base_url.starts_with("http://") || base_url.starts_with("https://")) {
-            return Err(ScoringError::InvalidSettings(
-                "the base URL must start with http:// or https://",
-            ));
+            return Err(ScoringError::InvalidSettings("the base URL must start with http:// or https://"));
         }
         if settings.model.trim().is_empty() {
             return Err(ScoringError::InvalidSettings("the model is empty"));
         }
         if settings.max_attempts == 0 {
-            return Err(ScoringError::InvalidSettings(
-                "at least one attempt is needed",
-            ));
+            return Err(ScoringError::InvalidSettings("at least one attempt is needed"));
         }
         if settings.timeout.is_zero() {
             return Err(ScoringError::InvalidSettings("the timeout is zero"));
@@ -146,9 +142,7 @@ impl OpenAiScorer {
             if !failure.is_transient() || attempt >= self.max_attempts {
                 return Err(failure.into_error(attempt));
             }
-            let delay = failure
-                .retry_after()
-                .map_or(backoff, |wait| wait.min(MAX_RETRY_AFTER));
+            let delay = failure.retry_after().map_or(backoff, |wait| wait.min(MAX_RETRY_AFTER));
             tracing::warn!(
                 attempt,
                 max_attempts = self.max_attempts,
@@ -178,16 +172,8 @@ impl OpenAiScorer {
             .and_then(|value| value.to_str().ok())
             .and_then(|value| value.trim().parse::<u64>().ok())
             .map(Duration::from_secs);
-        let detail = response
-            .bytes()
-            .await
-            .ok()
-            .and_then(|body| error_code(&body));
-        Err(AttemptFailure::Status {
-            status,
-            detail,
-            retry_after,
-        })
+        let detail = response.bytes().await.ok().and_then(|body| error_code(&body));
+        Err(AttemptFailure::Status { status, detail, retry_after })
     }
 }
 
@@ -202,9 +188,7 @@ impl Scorer for OpenAiScorer {
         if cv_text.trim().is_empty() {
             return Err(ScoringError::EmptyCv);
         }
-        let answer = self
-            .post_with_retries(&self.request_body(offer, cv_text))
-            .await?;
+        let answer = self.post_with_retries(&self.request_body(offer, cv_text)).await?;
         parse_answer(&answer)
     }
 }
@@ -212,11 +196,7 @@ impl Scorer for OpenAiScorer {
 /// Why one attempt failed.
 enum AttemptFailure {
     Transport(reqwest::Error),
-    Status {
-        status: StatusCode,
-        detail: Option<String>,
-        retry_after: Option<Duration>,
-    },
+    Status { status: StatusCode, detail: Option<String>, retry_after: Option<Duration> },
 }
 
 impl AttemptFailure {
@@ -225,9 +205,7 @@ impl AttemptFailure {
     fn is_transient(&self) -> bool {
         match self {
             Self::Transport(error) => !error.is_builder(),
-            Self::Status { status, .. } => {
-                *status == StatusCode::TOO_MANY_REQUESTS || status.is_server_error()
-            }
+            Self::Status { status, .. } => *status == StatusCode::TOO_MANY_REQUESTS || status.is_server_error(),
         }
     }
 
@@ -246,11 +224,9 @@ impl AttemptFailure {
                 // The URL holds no secret, but the error chain is for logs only; keep it short.
                 source: error.without_url(),
             },
-            Self::Status { status, detail, .. } => ScoringError::HttpStatus {
-                status: status.as_u16(),
-                detail,
-                attempts,
-            },
+            Self::Status { status, detail, .. } => {
+                ScoringError::HttpStatus { status: status.as_u16(), detail, attempts }
+            }
         }
     }
 }
@@ -279,15 +255,9 @@ fn transport_kind(error: &reqwest::Error) -> &'static str {
 fn error_code(body: &[u8]) -> Option<String> {
     let body: Value = serde_json::from_slice(body).ok()?;
     let error = body.get("error")?;
-    let code = [error.get("code"), error.get("type")]
-        .into_iter()
-        .flatten()
-        .find_map(Value::as_str)?;
-    let looks_like_a_code = !code.is_empty()
-        && code.len() <= 64
-        && code
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || "_-.".contains(c));
+    let code = [error.get("code"), error.get("type")].into_iter().flatten().find_map(Value::as_str)?;
+    let looks_like_a_code =
+        !code.is_empty() && code.len() <= 64 && code.chars().all(|c| c.is_ascii_alphanumeric() || "_-.".contains(c));
     looks_like_a_code.then(|| code.to_owned())
 }
 
@@ -317,8 +287,8 @@ fn parse_answer(body: &str) -> Result<Score, ScoringError> {
         .next()
         .and_then(|choice| choice.message.content)
         .ok_or_else(|| invalid("the response has no message content"))?;
-    let fields: serde_json::Map<String, Value> = serde_json::from_str(without_code_fence(&content))
-        .map_err(|_| invalid("the message is not a JSON object"))?;
+    let fields: serde_json::Map<String, Value> =
+        serde_json::from_str(without_code_fence(&content)).map_err(|_| invalid("the message is not a JSON object"))?;
 
     let rating = match fields.get("rating") {
         None => return Err(invalid("rating is missing")),
@@ -331,9 +301,10 @@ fn parse_answer(body: &str) -> Result<Score, ScoringError> {
         _ => return Err(invalid("rating is outside 0..=100")),
     };
     let text = |key: &str| -> Result<String, ScoringError> {
-        let value = fields.get(key).and_then(Value::as_str).ok_or_else(|| {
-            ScoringError::InvalidAnswer(format!("{key} is missing or not a string"))
-        })?;
+        let value = fields
+            .get(key)
+            .and_then(Value::as_str)
+            .ok_or_else(|| ScoringError::InvalidAnswer(format!("{key} is missing or not a string")))?;
         Ok(truncate_chars(value.trim(), MAX_ANSWER_TEXT_CHARS).to_owned())
     };
     Ok(Score {
@@ -354,9 +325,7 @@ fn without_code_fence(content: &str) -> &str {
 }
 
 fn truncate_chars(text: &str, max_chars: usize) -> &str {
-    text.char_indices()
-        .nth(max_chars)
-        .map_or(text, |(end, _)| &text[..end])
+    text.char_indices().nth(max_chars).map_or(text, |(end, _)| &text[..end])
 }
 
 #[cfg(test)]
@@ -364,8 +333,7 @@ mod tests {
     use super::*;
 
     fn completion(content: &str) -> String {
-        json!({"choices": [{"index": 0, "message": {"role": "assistant", "content": content}}]})
-            .to_string()
+        json!({"choices": [{"index": 0, "message": {"role": "assistant", "content": content}}]}).to_string()
     }
 
     #[test]
@@ -397,30 +365,12 @@ mod tests {
         let cases = [
             ("not json at all", "not a JSON object"),
             ("[1, 2]", "not a JSON object"),
-            (
-                r#"{"ai_resume_summary": "a", "first_impression_text": "b"}"#,
-                "rating is missing",
-            ),
-            (
-                r#"{"rating": "80", "ai_resume_summary": "a", "first_impression_text": "b"}"#,
-                "not a number",
-            ),
-            (
-                r#"{"rating": 150, "ai_resume_summary": "a", "first_impression_text": "b"}"#,
-                "outside",
-            ),
-            (
-                r#"{"rating": -1, "ai_resume_summary": "a", "first_impression_text": "b"}"#,
-                "outside",
-            ),
-            (
-                r#"{"rating": 50, "first_impression_text": "b"}"#,
-                "ai_resume_summary is missing",
-            ),
-            (
-                r#"{"rating": 50, "ai_resume_summary": "a", "first_impression_text": 3}"#,
-                "first_impression_text",
-            ),
+            (r#"{"ai_resume_summary": "a", "first_impression_text": "b"}"#, "rating is missing"),
+            (r#"{"rating": "80", "ai_resume_summary": "a", "first_impression_text": "b"}"#, "not a number"),
+            (r#"{"rating": 150, "ai_resume_summary": "a", "first_impression_text": "b"}"#, "outside"),
+            (r#"{"rating": -1, "ai_resume_summary": "a", "first_impression_text": "b"}"#, "outside"),
+            (r#"{"rating": 50, "first_impression_text": "b"}"#, "ai_resume_summary is missing"),
+            (r#"{"rating": 50, "ai_resume_summary": "a", "first_impression_text": 3}"#, "first_impression_text"),
         ];
         for (content, expected) in cases {
             let error = parse_answer(&completion(content)).unwrap_err().to_string();
@@ -434,10 +384,7 @@ mod tests {
     fn error_codes_are_kept_and_free_text_is_not() {
         let body = br#"{"error": {"message": "Incorrect API key provided: sk-ab***yz", "type": "invalid_request_error", "code": "invalid_api_key"}}"#;
         assert_eq!(error_code(body).as_deref(), Some("invalid_api_key"));
-        assert_eq!(
-            error_code(br#"{"error": {"type": "free text with spaces"}}"#),
-            None
-        );
+        assert_eq!(error_code(br#"{"error": {"type": "free text with spaces"}}"#), None);
         assert_eq!(error_code(b"<html>Bad gateway</html>"), None);
     }
 
@@ -452,15 +399,9 @@ mod tests {
             initial_backoff: Duration::from_millis(500),
         };
         let printed = format!("{settings:?}");
-        assert!(
-            !printed.contains("sk-secret-value") && printed.contains("[redacted]"),
-            "{printed}"
-        );
+        assert!(!printed.contains("sk-secret-value") && printed.contains("[redacted]"), "{printed}");
         let scorer = OpenAiScorer::new(settings).unwrap();
-        assert_eq!(
-            scorer.endpoint,
-            "https://api.openai.com/v1/chat/completions"
-        );
+        assert_eq!(scorer.endpoint, "https://api.openai.com/v1/chat/completions");
         assert!(!format!("{scorer:?}").contains("sk-secret"));
     }
 

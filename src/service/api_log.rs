@@ -38,10 +38,7 @@ impl ApiLogQueue {
 /// Starts the writer. It ends once every [`ApiLogQueue`] clone is dropped and the queue is written out.
 pub fn spawn_writer(db: PgPool) -> (ApiLogQueue, JoinHandle<()>) {
     let (sender, receiver) = mpsc::channel(QUEUE_CAPACITY);
-    let queue = ApiLogQueue {
-        sender,
-        dropped: Arc::new(AtomicU64::new(0)),
-    };
+    let queue = ApiLogQueue { sender, dropped: Arc::new(AtomicU64::new(0)) };
     (queue, tokio::spawn(write_batches(db, receiver)))
 }
 
@@ -61,10 +58,7 @@ async fn touch_keys(db: &PgPool, batch: &[ApiLogEntry]) {
     let mut latest = HashMap::new();
     for entry in batch {
         if let Some(key) = entry.api_key_id {
-            latest
-                .entry(key)
-                .and_modify(|at| *at = std::cmp::max(*at, entry.created_at))
-                .or_insert(entry.created_at);
+            latest.entry(key).and_modify(|at| *at = std::cmp::max(*at, entry.created_at)).or_insert(entry.created_at);
         }
     }
     if latest.is_empty() {

@@ -22,8 +22,5 @@ pub async fn authenticate(db: &PgPool, raw_key: &str) -> sqlx::Result<Option<Cal
     Ok(candidates
         .into_iter()
         .find(|row| key.matches(&row.key_hash))
-        .map(|row| Caller {
-            company_id: row.company_id,
-            api_key_id: row.id,
-        }))
+        .map(|row| Caller { company_id: row.company_id, api_key_id: row.id }))
 }

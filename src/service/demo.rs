@@ -52,12 +52,7 @@ pub async fn seed(db: &PgPool) -> anyhow::Result<SeededDemo> {
         None => {
             let company = db::companies::insert(
                 db,
-                &NewCompany {
-                    name: "Demo Company",
-                    slug: "demo",
-                    auto_reject_threshold: None,
-                    locale: "en",
-                },
+                &NewCompany { name: "Demo Company", slug: "demo", auto_reject_threshold: None, locale: "en" },
             )
             .await?;
             for (title, location, job_type, description) in OFFERS {
@@ -76,10 +71,7 @@ pub async fn seed(db: &PgPool) -> anyhow::Result<SeededDemo> {
     };
     let key = NewApiKey::generate()?;
     db::api_keys::insert(db, company.id, &key, "demo").await?;
-    Ok(SeededDemo {
-        company,
-        api_key: key.secret,
-    })
+    Ok(SeededDemo { company, api_key: key.secret })
 }
 
 /// What to paste next.

@@ -4,4 +4,6 @@
 pub mod api_log;
 pub mod auth;
 pub mod demo;
+pub mod intake;
 pub mod offer_import;
+pub mod worker;

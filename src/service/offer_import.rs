@@ -16,19 +16,13 @@ const BATCH_SIZE: usize = 5_000;
 const PROGRESS_EVERY: u64 = 100_000;
 
 pub async fn import_json_lines(db: &PgPool, company_id: Uuid, path: &Path) -> anyhow::Result<u64> {
-    let file = tokio::fs::File::open(path)
-        .await
-        .with_context(|| format!("cannot open {}", path.display()))?;
+    let file = tokio::fs::File::open(path).await.with_context(|| format!("cannot open {}", path.display()))?;
     let mut lines = BufReader::with_capacity(1 << 20, file).lines();
     let mut tx = db.begin().await?;
     let started = Instant::now();
     let mut batch = Vec::with_capacity(BATCH_SIZE);
     let (mut line_number, mut imported) = (0u64, 0u64);
-    while let Some(line) = lines
-        .next_line()
-        .await
-        .with_context(|| format!("reading {}", path.display()))?
-    {
+    while let Some(line) = lines.next_line().await.with_context(|| format!("reading {}", path.display()))? {
         line_number += 1;
         if line.trim().is_empty() {
             continue;
@@ -39,20 +33,14 @@ pub async fn import_json_lines(db: &PgPool, company_id: Uuid, path: &Path) -> an
             batch.clear();
         }
         if line_number % PROGRESS_EVERY == 0 {
-            eprintln!(
-                "{line_number} lines read, {:.1}s",
-                started.elapsed().as_secs_f64()
-            );
+            eprintln!("{line_number} lines read, {:.1}s", started.elapsed().as_secs_f64());
         }
     }
     if !batch.is_empty() {
         imported += write_batch(&mut tx, company_id, &batch, line_number).await?;
     }
     tx.commit().await?;
-    eprintln!(
-        "{imported} offers imported in {:.1}s",
-        started.elapsed().as_secs_f64()
-    );
+    eprintln!("{imported} offers imported in {:.1}s", started.elapsed().as_secs_f64());
     Ok(imported)
 }
 
@@ -61,11 +49,7 @@ fn parse_line(line: &str) -> anyhow::Result<OfferFields> {
     if fields.title.as_deref().is_none_or(|t| t.trim().is_empty()) {
         bail!("\"title\" is required and must not be blank");
     }
-    if fields
-        .status
-        .as_deref()
-        .is_some_and(|s| s.trim().is_empty())
-    {
+    if fields.status.as_deref().is_some_and(|s| s.trim().is_empty()) {
         bail!("\"status\" must not be blank");
     }
     Ok(fields)

@@ -16,11 +16,7 @@ async fn unknown_routes_and_wrong_methods_answer_the_envelope() {
     assert_eq!(response.status(), 404);
     assert_eq!(error_message(response).await, "Not found");
 
-    for method in [
-        reqwest::Method::POST,
-        reqwest::Method::DELETE,
-        reqwest::Method::PUT,
-    ] {
+    for method in [reqwest::Method::POST, reqwest::Method::DELETE, reqwest::Method::PUT] {
         let response = app
             .client
             .request(method.clone(), app.url("/api/job_offers"))
@@ -30,11 +26,7 @@ async fn unknown_routes_and_wrong_methods_answer_the_envelope() {
             .unwrap();
         assert_eq!(response.status(), 405, "{method}");
         assert!(response.headers().get("x-ratelimit-limit").is_some());
-        assert_eq!(
-            error_message(response).await,
-            "Method not allowed",
-            "{method}"
-        );
+        assert_eq!(error_message(response).await, "Method not allowed", "{method}");
     }
 }
 

@@ -7,11 +7,7 @@ use talqo_server::db::job_offers::OfferFields;
 use crate::common::{TestApp, error_message, open_offer};
 
 fn at(raw: &str) -> Option<DateTime<Utc>> {
-    Some(
-        DateTime::parse_from_rfc3339(raw)
-            .unwrap()
-            .with_timezone(&Utc),
-    )
+    Some(DateTime::parse_from_rfc3339(raw).unwrap().with_timezone(&Utc))
 }
 
 fn offer(
@@ -36,12 +32,7 @@ async fn titles(app: &TestApp, key: &str, query: &str) -> Vec<String> {
     let response = app.get(&format!("/api/job_offers{query}"), key).await;
     assert_eq!(response.status(), 200, "{query}");
     let body: Value = response.json().await.unwrap();
-    body["data"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|o| o["title"].as_str().unwrap().to_owned())
-        .collect()
+    body["data"].as_array().unwrap().iter().map(|o| o["title"].as_str().unwrap().to_owned()).collect()
 }
 
 /// A company with a small, varied set of offers, and its key.
@@ -50,49 +41,13 @@ async fn seeded() -> (TestApp, String) {
     let acme = app.company("acme").await;
     let (_, key) = app.api_key(&acme).await;
     for fields in [
-        offer(
-            "Rust developer",
-            Some("Paris, France"),
-            Some("CDI"),
-            "open",
-            Some("2024-03-01T09:00:00Z"),
-        ),
-        offer(
-            "Data engineer",
-            Some("Lyon"),
-            Some("CDD"),
-            "open",
-            Some("2024-02-01T09:00:00Z"),
-        ),
-        offer(
-            "Designer",
-            Some("PARIS 11e"),
-            Some("Freelance"),
-            "open",
-            Some("2024-01-15T10:00:00Z"),
-        ),
+        offer("Rust developer", Some("Paris, France"), Some("CDI"), "open", Some("2024-03-01T09:00:00Z")),
+        offer("Data engineer", Some("Lyon"), Some("CDD"), "open", Some("2024-02-01T09:00:00Z")),
+        offer("Designer", Some("PARIS 11e"), Some("Freelance"), "open", Some("2024-01-15T10:00:00Z")),
         offer("Unpublished", Some("Paris"), Some("CDI"), "open", None),
-        offer(
-            "Closed role",
-            Some("Paris"),
-            Some("CDI"),
-            "closed",
-            Some("2024-03-05T00:00:00Z"),
-        ),
-        offer(
-            "Discount 100% remote",
-            Some("100% remote_ok"),
-            None,
-            "open",
-            Some("2023-12-01T00:00:00Z"),
-        ),
-        offer(
-            "Lookalike",
-            Some("1000 remoteXok"),
-            None,
-            "open",
-            Some("2023-11-01T00:00:00Z"),
-        ),
+        offer("Closed role", Some("Paris"), Some("CDI"), "closed", Some("2024-03-05T00:00:00Z")),
+        offer("Discount 100% remote", Some("100% remote_ok"), None, "open", Some("2023-12-01T00:00:00Z")),
+        offer("Lookalike", Some("1000 remoteXok"), None, "open", Some("2023-11-01T00:00:00Z")),
     ] {
         app.offer(&acme, fields).await;
     }
@@ -102,17 +57,8 @@ async fn seeded() -> (TestApp, String) {
         .await
         .unwrap();
     let other = app.company("other").await;
-    app.offer(
-        &other,
-        offer(
-            "Other company's job",
-            Some("Paris"),
-            Some("CDI"),
-            "open",
-            Some("2024-04-01T00:00:00Z"),
-        ),
-    )
-    .await;
+    app.offer(&other, offer("Other company's job", Some("Paris"), Some("CDI"), "open", Some("2024-04-01T00:00:00Z")))
+        .await;
     (app, key)
 }
 
@@ -124,54 +70,22 @@ async fn the_listing_is_open_offers_newest_first_with_nulls_last() {
     assert_eq!(response.headers()["content-type"], "application/json");
     let body: Value = response.json().await.unwrap();
     assert_eq!(body["status"], "success");
-    let titles: Vec<&str> = body["data"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|o| o["title"].as_str().unwrap())
-        .collect();
+    let titles: Vec<&str> = body["data"].as_array().unwrap().iter().map(|o| o["title"].as_str().unwrap()).collect();
     assert_eq!(
         titles,
-        [
-            "Rust developer",
-            "Data engineer",
-            "Designer",
-            "Discount 100% remote",
-            "Lookalike",
-            "Unpublished"
-        ]
+        ["Rust developer", "Data engineer", "Designer", "Discount 100% remote", "Lookalike", "Unpublished"]
     );
-    assert_eq!(
-        body["pagination"],
-        serde_json::json!({"page": 1, "per_page": 20, "total": 6, "total_pages": 1})
-    );
+    assert_eq!(body["pagination"], serde_json::json!({"page": 1, "per_page": 20, "total": 6, "total_pages": 1}));
 }
 
 #[tokio::test]
 async fn items_carry_exactly_the_job_offer_fields() {
     let (app, key) = seeded().await;
-    let body: Value = app
-        .get("/api/job_offers?per_page=1", &key)
-        .await
-        .json()
-        .await
-        .unwrap();
+    let body: Value = app.get("/api/job_offers?per_page=1", &key).await.json().await.unwrap();
     let item = body["data"][0].as_object().unwrap();
     let mut keys: Vec<&str> = item.keys().map(String::as_str).collect();
     keys.sort_unstable();
-    assert_eq!(
-        keys,
-        [
-            "description",
-            "id",
-            "job_type",
-            "location",
-            "published_at",
-            "status",
-            "title",
-            "updated_at"
-        ]
-    );
+    assert_eq!(keys, ["description", "id", "job_type", "location", "published_at", "status", "title", "updated_at"]);
     assert_eq!(item["published_at"], "2024-03-01T09:00:00Z");
     assert_eq!(item["description"], "# Rust developer\n\nDetails.");
     let updated = item["updated_at"].as_str().unwrap();
@@ -184,42 +98,19 @@ async fn items_carry_exactly_the_job_offer_fields() {
 async fn filters_combine() {
     let (app, key) = seeded().await;
     assert_eq!(titles(&app, &key, "?status=closed").await, ["Closed role"]);
-    assert_eq!(
-        titles(&app, &key, "?location=paris").await,
-        ["Rust developer", "Designer", "Unpublished"]
-    );
-    assert_eq!(
-        titles(&app, &key, "?location=paris&job_type=CDI").await,
-        ["Rust developer", "Unpublished"]
-    );
-    assert_eq!(
-        titles(&app, &key, "?job_type=cdi").await,
-        Vec::<String>::new(),
-        "job_type is an exact match"
-    );
+    assert_eq!(titles(&app, &key, "?location=paris").await, ["Rust developer", "Designer", "Unpublished"]);
+    assert_eq!(titles(&app, &key, "?location=paris&job_type=CDI").await, ["Rust developer", "Unpublished"]);
+    assert_eq!(titles(&app, &key, "?job_type=cdi").await, Vec::<String>::new(), "job_type is an exact match");
     assert_eq!(
         titles(&app, &key, "?published_after=2024-01-15T10:00:00Z").await,
         ["Rust developer", "Data engineer", "Designer"],
         "bounds are inclusive"
     );
     assert_eq!(
-        titles(
-            &app,
-            &key,
-            "?published_before=2024-01-15T10:00:00Z&published_after=2024-01-15"
-        )
-        .await,
+        titles(&app, &key, "?published_before=2024-01-15T10:00:00Z&published_after=2024-01-15").await,
         ["Designer"]
     );
-    assert_eq!(
-        titles(
-            &app,
-            &key,
-            "?published_after=2024-02-01&published_before=2024-02-29"
-        )
-        .await,
-        ["Data engineer"]
-    );
+    assert_eq!(titles(&app, &key, "?published_after=2024-02-01&published_before=2024-02-29").await, ["Data engineer"]);
     assert_eq!(
         titles(&app, &key, "?published_after=2024-02-01T10:00:00%2B01:00").await,
         ["Rust developer", "Data engineer"]
@@ -229,18 +120,9 @@ async fn filters_combine() {
 #[tokio::test]
 async fn location_percent_and_underscore_are_literal() {
     let (app, key) = seeded().await;
-    assert_eq!(
-        titles(&app, &key, "?location=100%25%20remote_").await,
-        ["Discount 100% remote"]
-    );
-    assert_eq!(
-        titles(&app, &key, "?location=%25").await,
-        ["Discount 100% remote"]
-    );
-    assert_eq!(
-        titles(&app, &key, "?location=_").await,
-        ["Discount 100% remote"]
-    );
+    assert_eq!(titles(&app, &key, "?location=100%25%20remote_").await, ["Discount 100% remote"]);
+    assert_eq!(titles(&app, &key, "?location=%25").await, ["Discount 100% remote"]);
+    assert_eq!(titles(&app, &key, "?location=_").await, ["Discount 100% remote"]);
 }
 
 #[tokio::test]
@@ -259,73 +141,34 @@ async fn pages_are_stable_and_per_page_is_capped() {
     let mut tx = app.db.begin().await.unwrap();
     let batch: Vec<OfferFields> = (0..230)
         .map(|i| {
-            let published = if i % 10 == 0 {
-                None
-            } else {
-                Some(format!("2024-01-{:02}T00:00:00Z", 1 + i % 5))
-            };
-            offer(
-                &format!("Offer {i}"),
-                Some("Paris"),
-                None,
-                "open",
-                published.as_deref(),
-            )
+            let published = if i % 10 == 0 { None } else { Some(format!("2024-01-{:02}T00:00:00Z", 1 + i % 5)) };
+            offer(&format!("Offer {i}"), Some("Paris"), None, "open", published.as_deref())
         })
         .collect();
-    talqo_server::db::job_offers::import_batch(&mut tx, acme.id, &batch)
-        .await
-        .unwrap();
+    talqo_server::db::job_offers::import_batch(&mut tx, acme.id, &batch).await.unwrap();
     sqlx::query("UPDATE job_offers SET published_at = NULL WHERE title ~ '^Offer [0-9]*0$'")
         .execute(&mut *tx)
         .await
         .unwrap();
     tx.commit().await.unwrap();
 
-    let capped: Value = app
-        .get("/api/job_offers?per_page=1000", &key)
-        .await
-        .json()
-        .await
-        .unwrap();
-    assert_eq!(
-        capped["pagination"],
-        serde_json::json!({"page": 1, "per_page": 100, "total": 230, "total_pages": 3})
-    );
+    let capped: Value = app.get("/api/job_offers?per_page=1000", &key).await.json().await.unwrap();
+    assert_eq!(capped["pagination"], serde_json::json!({"page": 1, "per_page": 100, "total": 230, "total_pages": 3}));
     assert_eq!(capped["data"].as_array().unwrap().len(), 100);
 
     let mut seen = Vec::new();
     for page in 1..=3 {
-        let body: Value = app
-            .get(&format!("/api/job_offers?per_page=100&page={page}"), &key)
-            .await
-            .json()
-            .await
-            .unwrap();
+        let body: Value =
+            app.get(&format!("/api/job_offers?per_page=100&page={page}"), &key).await.json().await.unwrap();
         assert_eq!(body["pagination"]["page"], page);
-        seen.extend(
-            body["data"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .map(|o| o["id"].as_str().unwrap().to_owned()),
-        );
+        seen.extend(body["data"].as_array().unwrap().iter().map(|o| o["id"].as_str().unwrap().to_owned()));
     }
     let mut unique = seen.clone();
     unique.sort();
     unique.dedup();
-    assert_eq!(
-        (seen.len(), unique.len()),
-        (230, 230),
-        "pages overlap or skip"
-    );
+    assert_eq!((seen.len(), unique.len()), (230, 230), "pages overlap or skip");
 
-    let past_end: Value = app
-        .get("/api/job_offers?per_page=100&page=4", &key)
-        .await
-        .json()
-        .await
-        .unwrap();
+    let past_end: Value = app.get("/api/job_offers?per_page=100&page=4", &key).await.json().await.unwrap();
     assert_eq!(past_end["data"], serde_json::json!([]));
     assert_eq!(past_end["pagination"]["total"], 230);
 }
@@ -337,36 +180,18 @@ async fn an_empty_listing_has_zero_pages() {
     let (_, key) = app.api_key(&acme).await;
     let body: Value = app.get("/api/job_offers", &key).await.json().await.unwrap();
     assert_eq!(body["data"], serde_json::json!([]));
-    assert_eq!(
-        body["pagination"],
-        serde_json::json!({"page": 1, "per_page": 20, "total": 0, "total_pages": 0})
-    );
+    assert_eq!(body["pagination"], serde_json::json!({"page": 1, "per_page": 20, "total": 0, "total_pages": 0}));
 }
 
 #[tokio::test]
 async fn malformed_parameters_answer_400_naming_the_parameter() {
     let (app, key) = seeded().await;
     for (query, expected) in [
-        (
-            "page=0",
-            "page must be an integer greater than or equal to 1",
-        ),
-        (
-            "page=abc",
-            "page must be an integer greater than or equal to 1",
-        ),
-        (
-            "per_page=-1",
-            "per_page must be an integer greater than or equal to 1",
-        ),
-        (
-            "per_page=0",
-            "per_page must be an integer greater than or equal to 1",
-        ),
-        (
-            "published_after=yesterday",
-            "published_after must be an ISO 8601 date (YYYY-MM-DD) or date-time (RFC 3339)",
-        ),
+        ("page=0", "page must be an integer greater than or equal to 1"),
+        ("page=abc", "page must be an integer greater than or equal to 1"),
+        ("per_page=-1", "per_page must be an integer greater than or equal to 1"),
+        ("per_page=0", "per_page must be an integer greater than or equal to 1"),
+        ("published_after=yesterday", "published_after must be an ISO 8601 date (YYYY-MM-DD) or date-time (RFC 3339)"),
         (
             "published_before=2024-99-01",
             "published_before must be an ISO 8601 date (YYYY-MM-DD) or date-time (RFC 3339)",
@@ -377,10 +202,7 @@ async fn malformed_parameters_answer_400_naming_the_parameter() {
         assert_eq!(error_message(response).await, expected, "{query}");
     }
     // Unknown parameters are ignored.
-    assert_eq!(
-        app.get("/api/job_offers?colour=blue", &key).await.status(),
-        200
-    );
+    assert_eq!(app.get("/api/job_offers?colour=blue", &key).await.status(), 200);
 }
 
 #[tokio::test]
@@ -401,26 +223,14 @@ async fn one_offer_by_id() {
     assert_eq!(body["data"].as_object().unwrap().len(), 8);
 
     // Upper-case ids are valid and answer with the lowercase id.
-    let upper = app
-        .get(
-            &format!("/api/job_offers/{}", mine.id.to_string().to_uppercase()),
-            &key,
-        )
-        .await;
+    let upper = app.get(&format!("/api/job_offers/{}", mine.id.to_string().to_uppercase()), &key).await;
     assert_eq!(upper.status(), 200);
 
-    let response = app
-        .get(&format!("/api/job_offers/{}", theirs.id), &key)
-        .await;
+    let response = app.get(&format!("/api/job_offers/{}", theirs.id), &key).await;
     assert_eq!(response.status(), 403);
-    assert_eq!(
-        error_message(response).await,
-        "Job offer does not belong to your company"
-    );
+    assert_eq!(error_message(response).await, "Job offer does not belong to your company");
 
-    let response = app
-        .get("/api/job_offers/550e8400-e29b-41d4-a716-446655440000", &key)
-        .await;
+    let response = app.get("/api/job_offers/550e8400-e29b-41d4-a716-446655440000", &key).await;
     assert_eq!(response.status(), 404);
     assert_eq!(error_message(response).await, "Job offer not found");
 }
@@ -441,10 +251,6 @@ async fn malformed_offer_ids_answer_400_before_any_query() {
     ] {
         let response = app.get(&format!("/api/job_offers/{id}"), &key).await;
         assert_eq!(response.status(), 400, "{id:?}");
-        assert_eq!(
-            error_message(response).await,
-            "Invalid job offer ID format",
-            "{id:?}"
-        );
+        assert_eq!(error_message(response).await, "Invalid job offer ID format", "{id:?}");
     }
 }

@@ -14,10 +14,7 @@ async fn the_server_creates_and_migrates_its_database() {
     .await
     .unwrap();
     for table in ["api_keys", "api_logs", "companies", "job_offers"] {
-        assert!(
-            tables.iter().any(|t| t == table),
-            "{table} missing from {tables:?}"
-        );
+        assert!(tables.iter().any(|t| t == table), "{table} missing from {tables:?}");
     }
 }
 
@@ -35,16 +32,11 @@ async fn health_checks_need_no_key() {
 async fn readiness_fails_when_the_database_goes_away() {
     let app = TestApp::spawn().await;
     // Terminate the server's connections and forbid new ones: the database is "unreachable".
-    let admin = sqlx::PgPool::connect(&format!("{}/postgres", crate::common::postgres_base_url()))
+    let admin = sqlx::PgPool::connect(&format!("{}/postgres", crate::common::postgres_base_url())).await.unwrap();
+    sqlx::raw_sql(&format!("ALTER DATABASE \"{}\" WITH ALLOW_CONNECTIONS false", app.db_name))
+        .execute(&admin)
         .await
         .unwrap();
-    sqlx::raw_sql(&format!(
-        "ALTER DATABASE \"{}\" WITH ALLOW_CONNECTIONS false",
-        app.db_name
-    ))
-    .execute(&admin)
-    .await
-    .unwrap();
     sqlx::query("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1")
         .bind(&app.db_name)
         .execute(&admin)
@@ -52,50 +44,24 @@ async fn readiness_fails_when_the_database_goes_away() {
         .unwrap();
     let response = app.client.get(app.url("/readyz")).send().await.unwrap();
     assert_eq!(response.status(), 503);
-    assert_eq!(
-        crate::common::error_message(response).await,
-        "Database unavailable"
-    );
+    assert_eq!(crate::common::error_message(response).await, "Database unavailable");
     let alive = app.client.get(app.url("/healthz")).send().await.unwrap();
     assert_eq!(alive.status(), 200);
-    sqlx::raw_sql(&format!(
-        "ALTER DATABASE \"{}\" WITH ALLOW_CONNECTIONS true",
-        app.db_name
-    ))
-    .execute(&admin)
-    .await
-    .unwrap();
+    sqlx::raw_sql(&format!("ALTER DATABASE \"{}\" WITH ALLOW_CONNECTIONS true", app.db_name))
+        .execute(&admin)
+        .await
+        .unwrap();
 }
 
 #[tokio::test]
 async fn the_openapi_document_describes_the_routes() {
     let app = TestApp::spawn().await;
-    let doc: Value = app
-        .client
-        .get(app.url("/openapi.json"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let doc: Value = app.client.get(app.url("/openapi.json")).send().await.unwrap().json().await.unwrap();
     assert_eq!(doc["openapi"], "3.1.0");
     let list = &doc["paths"]["/api/job_offers"]["get"];
-    let params: Vec<&str> = list["parameters"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|p| p["name"].as_str().unwrap())
-        .collect();
-    for name in [
-        "page",
-        "per_page",
-        "status",
-        "location",
-        "job_type",
-        "published_after",
-        "published_before",
-    ] {
+    let params: Vec<&str> =
+        list["parameters"].as_array().unwrap().iter().map(|p| p["name"].as_str().unwrap()).collect();
+    for name in ["page", "per_page", "status", "location", "job_type", "published_after", "published_before"] {
         assert!(params.contains(&name), "{name} in {params:?}");
     }
     for status in ["200", "400", "401", "429"] {

@@ -62,12 +62,7 @@ impl MotoServer {
             .map_err(|error| {
                 format!("cannot run `{python} -m moto.server` ({error}); install it with pip install 'moto[server]'")
             })?;
-        let mut server = Self {
-            child: Some(child),
-            port,
-            log,
-            http: reqwest::Client::new(),
-        };
+        let mut server = Self { child: Some(child), port, log, http: reqwest::Client::new() };
         server.wait_until_ready().await?;
         Ok(server)
     }
@@ -80,21 +75,13 @@ impl MotoServer {
             {
                 return Err(format!("moto exited with {status}: {}", self.output()));
             }
-            let probe = self
-                .http
-                .get(self.endpoint())
-                .timeout(Duration::from_secs(2))
-                .send()
-                .await;
+            let probe = self.http.get(self.endpoint()).timeout(Duration::from_secs(2)).send().await;
             if probe.is_ok() {
                 return Ok(());
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
-        Err(format!(
-            "moto did not answer within {READY_WITHIN:?}: {}",
-            self.output()
-        ))
+        Err(format!("moto did not answer within {READY_WITHIN:?}: {}", self.output()))
     }
 
     /// `http://127.0.0.1:<port>`, for `AWS_ENDPOINT_URL`.
@@ -108,17 +95,9 @@ impl MotoServer {
 
     /// Creates a bucket with an unsigned `PUT /<bucket>`.
     pub async fn create_bucket(&self, bucket: &str) {
-        let response = self
-            .http
-            .put(format!("{}/{bucket}", self.endpoint()))
-            .send()
-            .await
-            .expect("moto answers bucket creation");
-        assert!(
-            response.status().is_success(),
-            "creating bucket {bucket}: {}",
-            response.status()
-        );
+        let response =
+            self.http.put(format!("{}/{bucket}", self.endpoint())).send().await.expect("moto answers bucket creation");
+        assert!(response.status().is_success(), "creating bucket {bucket}: {}", response.status());
     }
 
     /// `HEAD /<bucket>/<key>` as the bucket's owner: the object's status and headers (content type,

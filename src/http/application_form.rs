@@ -1,0 +1,247 @@
+//! Reading the multipart body of `POST /api/job_applications` (CONTRACT §6, items 2, 3, 7 and 9), streamed:
+//! the CV goes to a temporary file as it arrives and text fields are read up to their limit, so a body of any
+//! size costs at most the limits in memory, and the answer does not depend on the order of the parts.
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use axum::body::Body;
+use axum::http::HeaderMap;
+use axum::http::header::CONTENT_TYPE;
+use tokio::io::AsyncWriteExt;
+
+/// Text fields are limited to 64 KiB each (CONTRACT §6, item 9).
+pub const MAX_TEXT_FIELD_BYTES: usize = 64 * 1024;
+/// Room for the text fields and the multipart framing beside the CV; past it the body is cut off.
+const BODY_ALLOWANCE_BEYOND_CV: u64 = 4 * 1024 * 1024;
+/// More parts than a career-site form could need is a malformed (or hostile) body.
+const MAX_PARTS: usize = 64;
+
+/// The fields this server reads; every other part (`source`, `cv_url`, `company_id`, …) is ignored.
+pub const TEXT_FIELDS: [&str; 7] =
+    ["job_offer_id", "first_name", "last_name", "email", "phone", "linkedin_url", "cover_letter"];
+
+pub enum ContentTypeCheck {
+    /// The boundary of a `multipart/form-data` body.
+    Multipart(String),
+    /// Not multipart/form-data at all: 415.
+    Unsupported,
+    /// multipart/form-data without a usable boundary: 400 Invalid multipart payload.
+    MissingBoundary,
+}
+
+pub fn check_content_type(headers: &HeaderMap) -> ContentTypeCheck {
+    let Some(value) = headers.get(CONTENT_TYPE).and_then(|v| v.to_str().ok()) else {
+        return ContentTypeCheck::Unsupported;
+    };
+    let mut parts = value.split(';');
+    let media_type = parts.next().unwrap_or("").trim();
+    if !media_type.eq_ignore_ascii_case("multipart/form-data") {
+        return ContentTypeCheck::Unsupported;
+    }
+    let boundary = parts
+        .filter_map(|p| p.split_once('='))
+        .find(|(name, _)| name.trim().eq_ignore_ascii_case("boundary"))
+        .map(|(_, value)| value.trim().trim_matches('"').to_owned());
+    match boundary {
+        Some(b) if !b.is_empty() && b.len() <= 70 => ContentTypeCheck::Multipart(b),
+        _ => ContentTypeCheck::MissingBoundary,
+    }
+}
+
+pub struct TextField {
+    pub value: String,
+    pub too_long: bool,
+}
+
+/// The CV part, spooled to disk.
+pub struct CvPart {
+    pub file: tempfile::TempPath,
+    /// Bytes received, counted up to one past the limit.
+    pub size: u64,
+    pub too_large: bool,
+}
+
+#[derive(Default)]
+pub struct ApplicationForm {
+    pub fields: HashMap<&'static str, TextField>,
+    pub cv: Option<CvPart>,
+}
+
+impl ApplicationForm {
+    /// A text field, trimmed; `None` when absent or blank.
+    pub fn text(&self, name: &str) -> Option<&str> {
+        self.fields.get(name).map(|f| f.value.trim()).filter(|v| !v.is_empty())
+    }
+
+    /// The first field over the text limit, in the order of [`TEXT_FIELDS`].
+    pub fn first_too_long(&self) -> Option<&'static str> {
+        TEXT_FIELDS.into_iter().find(|name| self.fields.get(name).is_some_and(|f| f.too_long))
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum FormError {
+    #[error("Invalid multipart payload")]
+    Invalid,
+    /// The body was cut off while the CV was over its limit.
+    #[error("CV file too large")]
+    CvTooLarge,
+    /// The body was cut off elsewhere (too many or too large other parts).
+    #[error("Request body too large")]
+    BodyTooLarge,
+    #[error("spooling the CV failed")]
+    Spool(#[source] std::io::Error),
+}
+
+pub async fn read_application_form(
+    body: Body,
+    boundary: String,
+    max_cv_bytes: u64,
+    spool_dir: &Path,
+) -> Result<ApplicationForm, FormError> {
+    let limits = multer::SizeLimit::new().whole_stream(max_cv_bytes.saturating_add(BODY_ALLOWANCE_BEYOND_CV));
+    let mut multipart = multer::Multipart::with_constraints(
+        body.into_data_stream(),
+        boundary,
+        multer::Constraints::new().size_limit(limits),
+    );
+    let mut form = ApplicationForm::default();
+    let mut parts = 0;
+    let cut_off = |form: &ApplicationForm, error: multer::Error| match error {
+        multer::Error::StreamSizeExceeded { .. } if form.cv.as_ref().is_some_and(|cv| cv.too_large) => {
+            FormError::CvTooLarge
+        }
+        multer::Error::StreamSizeExceeded { .. } => FormError::BodyTooLarge,
+        _ => FormError::Invalid,
+    };
+    loop {
+        let field = match multipart.next_field().await {
+            Ok(Some(field)) => field,
+            Ok(None) => break,
+            Err(error) => return Err(cut_off(&form, error)),
+        };
+        parts += 1;
+        if parts > MAX_PARTS {
+            return Err(FormError::Invalid);
+        }
+        let name = field.name().unwrap_or("").to_owned();
+        let result = if name == "cv" && form.cv.is_none() {
+            spool_cv(field, max_cv_bytes, spool_dir, &mut form).await
+        } else if let Some(known) = TEXT_FIELDS.into_iter().find(|f| *f == name)
+            && !form.fields.contains_key(known)
+        {
+            read_text(field).await.map(|text| {
+                form.fields.insert(known, text);
+            })
+        } else {
+            drain(field).await
+        };
+        match result {
+            Ok(()) => {}
+            Err(ReadError::Multipart(error)) => return Err(cut_off(&form, error)),
+            Err(ReadError::NotUtf8) => return Err(FormError::Invalid),
+            Err(ReadError::Spool(error)) => return Err(FormError::Spool(error)),
+        }
+    }
+    Ok(form)
+}
+
+enum ReadError {
+    Multipart(multer::Error),
+    NotUtf8,
+    Spool(std::io::Error),
+}
+
+impl From<multer::Error> for ReadError {
+    fn from(error: multer::Error) -> Self {
+        ReadError::Multipart(error)
+    }
+}
+
+async fn read_text(mut field: multer::Field<'_>) -> Result<TextField, ReadError> {
+    let mut bytes = Vec::new();
+    let mut too_long = false;
+    while let Some(chunk) = field.chunk().await? {
+        if too_long {
+            continue;
+        }
+        let room = MAX_TEXT_FIELD_BYTES - bytes.len();
+        if chunk.len() > room {
+            too_long = true;
+            bytes.extend_from_slice(&chunk[..room]);
+        } else {
+            bytes.extend_from_slice(&chunk);
+        }
+    }
+    let value = if too_long {
+        // Cut on a character boundary; the value only serves the checks that run before `<field> is too long`.
+        String::from_utf8_lossy(&bytes).into_owned()
+    } else {
+        String::from_utf8(bytes).map_err(|_| ReadError::NotUtf8)?
+    };
+    Ok(TextField { value, too_long })
+}
+
+async fn spool_cv(
+    mut field: multer::Field<'_>,
+    max_bytes: u64,
+    spool_dir: &Path,
+    form: &mut ApplicationForm,
+) -> Result<(), ReadError> {
+    let (file, path) =
+        tempfile::Builder::new().prefix("talqo-cv-").tempfile_in(spool_dir).map_err(ReadError::Spool)?.into_parts();
+    let mut file = tokio::fs::File::from_std(file);
+    form.cv = Some(CvPart { file: path, size: 0, too_large: false });
+    let mut size: u64 = 0;
+    while let Some(chunk) = field.chunk().await? {
+        size = size.saturating_add(chunk.len() as u64);
+        if size > max_bytes {
+            // CONTRACT §6, item 7: detected while streaming; the rest is read (up to the body's limit) but not kept.
+            if let Some(cv) = form.cv.as_mut() {
+                cv.too_large = true;
+                cv.size = size;
+            }
+            continue;
+        }
+        file.write_all(&chunk).await.map_err(ReadError::Spool)?;
+        if let Some(cv) = form.cv.as_mut() {
+            cv.size = size;
+        }
+    }
+    file.flush().await.map_err(ReadError::Spool)?;
+    Ok(())
+}
+
+async fn drain(mut field: multer::Field<'_>) -> Result<(), ReadError> {
+    while field.chunk().await?.is_some() {}
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::http::HeaderValue;
+
+    fn with_type(value: &str) -> HeaderMap {
+        let mut headers = HeaderMap::new();
+        headers.insert(CONTENT_TYPE, HeaderValue::from_str(value).unwrap());
+        headers
+    }
+
+    #[test]
+    fn content_types_are_sorted_into_415_400_and_multipart() {
+        assert!(matches!(check_content_type(&HeaderMap::new()), ContentTypeCheck::Unsupported));
+        assert!(matches!(check_content_type(&with_type("application/json")), ContentTypeCheck::Unsupported));
+        assert!(matches!(check_content_type(&with_type("multipart/mixed; boundary=x")), ContentTypeCheck::Unsupported));
+        assert!(matches!(check_content_type(&with_type("multipart/form-data")), ContentTypeCheck::MissingBoundary));
+        assert!(matches!(
+            check_content_type(&with_type("multipart/form-data; boundary=")),
+            ContentTypeCheck::MissingBoundary
+        ));
+        match check_content_type(&with_type("Multipart/Form-Data; charset=utf-8; boundary=\"abc 123\"")) {
+            ContentTypeCheck::Multipart(boundary) => assert_eq!(boundary, "abc 123"),
+            _ => panic!("a boundary was given"),
+        }
+    }
+}
