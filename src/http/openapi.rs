@@ -8,7 +8,8 @@ use utoipa::{Modify, OpenApi};
 use super::AppState;
 use super::envelope::{Pagination, Success};
 use super::error::ErrorBody;
-use super::job_offers;
+use super::{job_applications, job_offers};
+use crate::db::job_applications::{ApplicationReceipt, JobApplication};
 use crate::db::job_offers::JobOffer;
 
 #[derive(OpenApi)]
@@ -20,10 +21,27 @@ use crate::db::job_offers::JobOffer;
                        `{\"status\":\"error\",\"data\":null,\"message\":\"…\"}`. Each client IP may make \
                        CAREER_API_RATE_LIMIT_PER_IP requests per fixed 60-second window."
     ),
-    paths(job_offers::list_job_offers, job_offers::get_job_offer),
-    components(schemas(JobOffer, Pagination, ErrorBody, Success<JobOffer>)),
+    paths(
+        job_offers::list_job_offers,
+        job_offers::get_job_offer,
+        job_applications::create_job_application,
+        job_applications::get_job_application
+    ),
+    components(schemas(
+        JobOffer,
+        Pagination,
+        ErrorBody,
+        Success<JobOffer>,
+        ApplicationReceipt,
+        JobApplication,
+        Success<ApplicationReceipt>,
+        Success<JobApplication>
+    )),
     modifiers(&SecuritySchemes),
-    tags((name = "Job offers", description = "The company's published job offers"))
+    tags(
+        (name = "Job offers", description = "The company's published job offers"),
+        (name = "Applications", description = "Applications with a CV, and their status")
+    )
 )]
 pub struct ApiDoc;
 

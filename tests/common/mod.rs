@@ -39,13 +39,19 @@ pub fn corpus_dir() -> PathBuf {
         .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/corpus"))
 }
 
-/// Settings for a test: a fresh database name and the given variables over the defaults.
+/// Settings for a test: a fresh database name, storage, mail and spool folders of its own under
+/// [`TestApp::files`], and the given variables over the defaults.
 pub fn test_settings(overrides: &[(&str, &str)]) -> Settings {
     let db_name = format!("talqo_test_{}", Uuid::new_v4().simple());
+    let files = std::env::temp_dir().join(&db_name);
     let mut vars: HashMap<String, String> = HashMap::from([
         ("DATABASE_URL".to_owned(), format!("{}/{db_name}", postgres_base_url())),
         ("DATABASE_MAX_CONNECTIONS".to_owned(), "8".to_owned()),
         ("LISTEN_ADDR".to_owned(), "127.0.0.1:0".to_owned()),
+        ("STORAGE_URL".to_owned(), format!("file://{}", files.join("storage").display())),
+        ("MAIL_URL".to_owned(), format!("file://{}", files.join("mail").display())),
+        ("SPOOL_DIR".to_owned(), files.join("spool").display().to_string()),
+        ("WORKER_INTERVAL".to_owned(), "100ms".to_owned()),
     ]);
     for (name, value) in overrides {
         vars.insert((*name).to_owned(), (*value).to_owned());
@@ -79,6 +85,12 @@ impl TestApp {
         let db = sqlx::PgPool::connect(&settings.database_url).await.expect("connect to the test database");
         let db_name = settings.database_url.rsplit('/').next().unwrap_or_default().to_owned();
         TestApp { address, db, db_name, client, settings, shutdown: Some(shutdown), server: Some(server) }
+    }
+
+    /// This test's own folder: `storage/` (CV objects with STORAGE_URL's default here), `mail/` (.eml files),
+    /// `spool/` (uploads in flight).
+    pub fn files(&self) -> PathBuf {
+        std::env::temp_dir().join(&self.db_name)
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -155,6 +167,7 @@ impl Drop for TestApp {
             shutdown.send(()).ok();
         }
         let db_name = self.db_name.clone();
+        std::fs::remove_dir_all(self.files()).ok();
         // The test's runtime may be gone or busy: drop the database from a thread of its own.
         std::thread::spawn(move || {
             let Ok(runtime) = tokio::runtime::Builder::new_current_thread().enable_all().build() else {
