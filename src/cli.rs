@@ -14,6 +14,7 @@ use sqlx::PgPool;
 use uuid::Uuid;
 
 use crate::config::{LogFormat, Settings};
+use crate::cv::{CvExtractor, extract_file};
 use crate::db;
 use crate::db::companies::{Company, CompanyChanges, NewCompany};
 use crate::db::job_offers::OfferFields;
@@ -45,6 +46,8 @@ enum Command {
     /// Create, change and import job offers.
     #[command(subcommand)]
     Offer(OfferCommand),
+    /// Print the text the server extracts from a CV file: {"format","chars","text"}.
+    CvText { path: PathBuf },
     /// Seed a demo company, key and offers (once), print how to call the API, then serve.
     Demo,
 }
@@ -212,22 +215,35 @@ fn init_tracing(format: LogFormat) {
 
 /// Runs a command; `Some` is the JSON to print.
 async fn run(command: Command, settings: Settings) -> anyhow::Result<Option<serde_json::Value>> {
-    if let Command::Serve = command {
-        serve(settings).await?;
-        return Ok(None);
+    match command {
+        Command::Serve => {
+            serve(settings).await?;
+            return Ok(None);
+        }
+        Command::CvText { path } => return cv_text(&settings, &path).await.map(Some),
+        _ => {}
     }
     let db = db::connect_and_migrate(&settings.database_url, 4).await?;
     let output = match command {
-        Command::Serve => unreachable!("handled above"),
+        Command::Serve | Command::CvText { .. } => unreachable!("handled above"),
         Command::Migrate => json!({"migrated": true}),
         Command::Company(command) => company(&db, command).await?,
         Command::ApiKey(command) => api_key(&db, command).await?,
         Command::Offer(command) => offer(&db, command).await?,
         Command::Demo => {
             let seeded = demo::seed(&db).await?;
-            let output = json!({"company": company_json(&seeded.company), "api_key": seeded.api_key});
+            let sample_cv = std::env::current_dir()?.join("data").join("demo-cv.pdf");
+            std::fs::create_dir_all(sample_cv.parent().unwrap_or(std::path::Path::new(".")))?;
+            std::fs::write(&sample_cv, demo::sample_cv_pdf())
+                .with_context(|| format!("cannot write the sample CV {}", sample_cv.display()))?;
+            let output = json!({
+                "company": company_json(&seeded.company),
+                "api_key": seeded.api_key,
+                "job_offer_id": seeded.offer_id,
+                "sample_cv": sample_cv,
+            });
             println!("{output}");
-            eprintln!("{}", demo::instructions(&seeded.api_key, settings.listen_addr));
+            eprintln!("{}", demo::instructions(&seeded.api_key, settings.listen_addr, seeded.offer_id, &sample_cv));
             db.close().await;
             serve(settings).await?;
             return Ok(None);
@@ -243,6 +259,17 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("cannot listen on {} (LISTEN_ADDR)", settings.listen_addr))?;
     crate::server::run(settings, listener, shutdown).await
+}
+
+/// The same detection and extraction as the server's, child process and limits included.
+async fn cv_text(settings: &Settings, path: &std::path::Path) -> anyhow::Result<serde_json::Value> {
+    let extractor = match &settings.extractor_exe {
+        Some(exe) => CvExtractor::new(exe.clone(), settings.extraction.clone()),
+        None => CvExtractor::for_current_exe(settings.extraction.clone())?,
+    };
+    let (format, text) =
+        extract_file(&extractor, path, settings.max_cv_bytes).await.with_context(|| format!("{}", path.display()))?;
+    Ok(json!({"format": format.as_str(), "chars": text.chars().count(), "text": text}))
 }
 
 fn company_json(company: &Company) -> serde_json::Value {

@@ -238,3 +238,24 @@ fn errors_go_to_stderr_with_a_non_zero_exit() {
     let error = cli.failure(&["migrate"]);
     assert!(error.contains("PostgreSQL"), "{error}");
 }
+
+#[test]
+fn cv_text_prints_what_the_server_extracts() {
+    let cli = Cli::new();
+    let docx = common::corpus_dir().join("cv/hrhelper_sample_resume.docx");
+    let output = cli.json(&["cv-text", docx.to_str().unwrap()]);
+    assert_eq!(output["format"], "docx");
+    let text = output["text"].as_str().unwrap();
+    assert!(text.contains("Data Scientist"), "{text}");
+    assert_eq!(output["chars"], text.chars().count());
+
+    let pdf = common::corpus_dir().join("pdf/pdfjs_french_diacritics.pdf");
+    let output = cli.json(&["cv-text", pdf.to_str().unwrap()]);
+    assert_eq!(output["format"], "pdf");
+    assert!(output["text"].as_str().unwrap().contains('é'), "{output}");
+
+    let doc = common::corpus_dir().join("bad/doc_legacy-word97.doc");
+    assert!(cli.failure(&["cv-text", doc.to_str().unwrap()]).contains("unsupported file format"));
+    let empty = common::corpus_dir().join("pdf/pdfjs_empty.pdf");
+    assert!(cli.failure(&["cv-text", empty.to_str().unwrap()]).contains("no text"));
+}

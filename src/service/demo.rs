@@ -1,10 +1,12 @@
 //! `talqo-server demo`: a company, a key and a few realistic offers, so a new operator can call the API
 //! within a minute. Offers are seeded once; each run makes a fresh key (keys are stored only as hashes, so an
-//! old one cannot be shown again).
+//! old one cannot be shown again). A sample CV is written beside the data, so the apply command works as pasted.
 
 use std::net::SocketAddr;
+use std::path::Path;
 
 use sqlx::PgPool;
+use uuid::Uuid;
 
 use crate::db;
 use crate::db::companies::{Company, NewCompany};
@@ -14,6 +16,8 @@ use crate::domain::api_key::NewApiKey;
 pub struct SeededDemo {
     pub company: Company,
     pub api_key: String,
+    /// An open offer to apply to.
+    pub offer_id: Uuid,
 }
 
 const OFFERS: &[(&str, &str, &str, &str)] = &[
@@ -71,16 +75,83 @@ pub async fn seed(db: &PgPool) -> anyhow::Result<SeededDemo> {
     };
     let key = NewApiKey::generate()?;
     db::api_keys::insert(db, company.id, &key, "demo").await?;
-    Ok(SeededDemo { company, api_key: key.secret })
+    let offer_id: Uuid = sqlx::query_scalar(
+        "SELECT id FROM job_offers WHERE company_id = $1 AND status = 'open'
+         ORDER BY title = 'Full Stack Developer' DESC, published_at DESC NULLS LAST, id LIMIT 1",
+    )
+    .bind(company.id)
+    .fetch_one(db)
+    .await?;
+    Ok(SeededDemo { company, api_key: key.secret, offer_id })
 }
 
-/// What to paste next.
-pub fn instructions(api_key: &str, listen_addr: SocketAddr) -> String {
+/// What to paste next: an offer to apply to, and a CV file to apply with.
+pub fn instructions(api_key: &str, listen_addr: SocketAddr, offer_id: Uuid, sample_cv: &Path) -> String {
     let base = format!("http://{listen_addr}");
+    let cv = sample_cv.display();
     format!(
         "\nDemo company ready. Your API key (shown once): {api_key}\n\n\
          List the open offers:\n  curl \"{base}/api/job_offers?status=open&per_page=20\" -H \"X-API-Key: {api_key}\"\n\n\
          Search by location:\n  curl \"{base}/api/job_offers?location=paris\" -H \"X-API-Key: {api_key}\"\n\n\
+         Apply with the sample CV:\n  curl -X POST \"{base}/api/job_applications\" -H \"X-API-Key: {api_key}\" \\\n    \
+         -H \"Origin: https://careers.demo.example\" -F job_offer_id={offer_id} -F first_name=Jean -F last_name=Dupont \\\n    \
+         -F email=jean.dupont@example.com -F \"cover_letter=Je suis motivé par ce poste.\" -F \"cv=@{cv};type=application/pdf\"\n\n\
+         Then check the application (use the application_id it returned):\n  \
+         curl \"{base}/api/job_applications/APPLICATION_ID\" -H \"X-API-Key: {api_key}\"\n\n\
          The API description: {base}/openapi.json\n"
     )
+}
+
+/// A one-page PDF CV, written by hand (classic cross-reference table, Helvetica): something to send in the
+/// demo without looking for a file.
+pub fn sample_cv_pdf() -> Vec<u8> {
+    let lines = [
+        "Jean Dupont - Full Stack Developer",
+        "jean.dupont@example.com - Paris, France",
+        "Experience: 5 years building web applications and REST APIs",
+        "Skills: Rust, TypeScript, React, PostgreSQL, Docker, tests",
+        "Education: MSc Computer Science, Universite Paris-Saclay",
+    ];
+    let mut content = String::from("BT /F1 12 Tf 72 740 Td 16 TL\n");
+    for line in lines {
+        content.push_str(&format!("({}) Tj T*\n", line.replace('(', "[").replace(')', "]")));
+    }
+    content.push_str("ET\n");
+    let objects = [
+        "<< /Type /Catalog /Pages 2 0 R >>".to_owned(),
+        "<< /Type /Pages /Kids [3 0 R] /Count 1 >>".to_owned(),
+        "<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents 4 0 R \
+         /Resources << /Font << /F1 5 0 R >> >> >>"
+            .to_owned(),
+        format!("<< /Length {} >>\nstream\n{content}endstream", content.len()),
+        "<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica /Encoding /WinAnsiEncoding >>".to_owned(),
+    ];
+    let mut pdf = b"%PDF-1.4\n".to_vec();
+    let mut offsets = Vec::new();
+    for (i, object) in objects.iter().enumerate() {
+        offsets.push(pdf.len());
+        pdf.extend_from_slice(format!("{} 0 obj\n{object}\nendobj\n", i + 1).as_bytes());
+    }
+    let xref = pdf.len();
+    pdf.extend_from_slice(format!("xref\n0 {}\n0000000000 65535 f \n", objects.len() + 1).as_bytes());
+    for offset in offsets {
+        pdf.extend_from_slice(format!("{offset:010} 00000 n \n").as_bytes());
+    }
+    pdf.extend_from_slice(
+        format!("trailer\n<< /Size {} /Root 1 0 R >>\nstartxref\n{xref}\n%%EOF\n", objects.len() + 1).as_bytes(),
+    );
+    pdf
+}
+
+#[cfg(test)]
+mod tests {
+    use super::sample_cv_pdf;
+
+    #[test]
+    fn the_sample_cv_is_a_pdf_with_text() {
+        let pdf = sample_cv_pdf();
+        let text = pdf_extract::extract_text_from_mem(&pdf).expect("a readable PDF");
+        assert!(text.contains("Full Stack Developer"), "{text}");
+        assert!(text.contains("PostgreSQL"), "{text}");
+    }
 }
