@@ -20,3 +20,5 @@ pub mod mail;
 pub mod scoring;
 pub mod server;
 pub mod service;
+#[cfg(test)]
+pub(crate) mod test_corpus;

@@ -239,9 +239,7 @@ mod tests {
     use super::*;
 
     fn corpus(relative: &str) -> PathBuf {
-        let root = std::env::var_os("TALQO_CORPUS_DIR")
-            .map_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/corpus"), PathBuf::from);
-        root.join(relative)
+        crate::test_corpus::corpus_path(relative)
     }
 
     fn detect(relative: &str) -> Result<CvFormat, CvRejection> {

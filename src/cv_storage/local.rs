@@ -94,10 +94,7 @@ mod tests {
     use super::*;
 
     fn corpus_file(relative: &str) -> PathBuf {
-        let corpus = std::env::var_os("TALQO_CORPUS_DIR")
-            .map(PathBuf::from)
-            .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/corpus"));
-        corpus.join(relative)
+        crate::test_corpus::corpus_path(relative)
     }
 
     fn entries_in(directory: &Path) -> Vec<String> {

@@ -1,6 +1,8 @@
 //! The `candidates` table: one row per identity and company (constraint `candidates_identity_key`).
 
-use sqlx::PgConnection;
+use sqlx::postgres::PgArguments;
+use sqlx::query::QueryAs;
+use sqlx::{PgConnection, Postgres};
 use uuid::Uuid;
 
 use crate::domain::candidate::CandidateIdentity;
@@ -19,6 +21,26 @@ pub struct CandidateWrite<'a> {
     pub cv_size_bytes: i64,
 }
 
+/// Both statements of [`save`] answer (id, CV object key before the change).
+type SaveQuery<'q> = QueryAs<'q, Postgres, (Uuid, Option<String>), PgArguments>;
+
+/// Binds $1..$12 of both statements of [`save`], in the column order they share.
+fn bind_columns<'q>(query: SaveQuery<'q>, candidate: &'q CandidateWrite<'q>) -> SaveQuery<'q> {
+    query
+        .bind(candidate.company_id)
+        .bind(&candidate.identity.email)
+        .bind(&candidate.identity.first_name)
+        .bind(&candidate.identity.last_name)
+        .bind(candidate.email)
+        .bind(candidate.first_name)
+        .bind(candidate.last_name)
+        .bind(candidate.phone)
+        .bind(candidate.linkedin_url)
+        .bind(candidate.cv_object_key)
+        .bind(candidate.cv_content_type)
+        .bind(candidate.cv_size_bytes)
+}
+
 /// The candidate's id and, when the candidate was already known, the CV object the new one replaced.
 pub struct SavedCandidate {
     pub id: Uuid,
@@ -29,8 +51,9 @@ pub struct SavedCandidate {
 /// update locks the existing row; an insert that loses to a concurrent one retries as an update.
 pub async fn save(conn: &mut PgConnection, candidate: &CandidateWrite<'_>) -> sqlx::Result<SavedCandidate> {
     loop {
-        let updated: Option<(Uuid, String)> = sqlx::query_as(
-            "UPDATE candidates AS c SET
+        let updated = bind_columns(
+            sqlx::query_as(
+                "UPDATE candidates AS c SET
                  email = $5, first_name = $6, last_name = $7,
                  phone = COALESCE($8, c.phone), linkedin_url = COALESCE($9, c.linkedin_url),
                  cv_object_key = $10, cv_content_type = $11, cv_size_bytes = $12
@@ -40,47 +63,28 @@ pub async fn save(conn: &mut PgConnection, candidate: &CandidateWrite<'_>) -> sq
                    FOR UPDATE) AS previous
              WHERE c.id = previous.id
              RETURNING c.id, previous.cv_object_key",
+            ),
+            candidate,
         )
-        .bind(candidate.company_id)
-        .bind(&candidate.identity.email)
-        .bind(&candidate.identity.first_name)
-        .bind(&candidate.identity.last_name)
-        .bind(candidate.email)
-        .bind(candidate.first_name)
-        .bind(candidate.last_name)
-        .bind(candidate.phone)
-        .bind(candidate.linkedin_url)
-        .bind(candidate.cv_object_key)
-        .bind(candidate.cv_content_type)
-        .bind(candidate.cv_size_bytes)
         .fetch_optional(&mut *conn)
         .await?;
         if let Some((id, previous_key)) = updated {
-            let replaced = (previous_key != candidate.cv_object_key).then_some(previous_key);
+            let replaced = previous_key.filter(|key| key != candidate.cv_object_key);
             return Ok(SavedCandidate { id, replaced_cv_object_key: replaced });
         }
-        let inserted: Option<Uuid> = sqlx::query_scalar(
-            "INSERT INTO candidates (company_id, identity_email, identity_first_name, identity_last_name,
+        let inserted = bind_columns(
+            sqlx::query_as(
+                "INSERT INTO candidates (company_id, identity_email, identity_first_name, identity_last_name,
                  email, first_name, last_name, phone, linkedin_url, cv_object_key, cv_content_type, cv_size_bytes)
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
              ON CONFLICT ON CONSTRAINT candidates_identity_key DO NOTHING
-             RETURNING id",
+             RETURNING id, NULL::text",
+            ),
+            candidate,
         )
-        .bind(candidate.company_id)
-        .bind(&candidate.identity.email)
-        .bind(&candidate.identity.first_name)
-        .bind(&candidate.identity.last_name)
-        .bind(candidate.email)
-        .bind(candidate.first_name)
-        .bind(candidate.last_name)
-        .bind(candidate.phone)
-        .bind(candidate.linkedin_url)
-        .bind(candidate.cv_object_key)
-        .bind(candidate.cv_content_type)
-        .bind(candidate.cv_size_bytes)
         .fetch_optional(&mut *conn)
         .await?;
-        if let Some(id) = inserted {
+        if let Some((id, _)) = inserted {
             return Ok(SavedCandidate { id, replaced_cv_object_key: None });
         }
         // Another request inserted this candidate between our update and insert: update it now.

@@ -524,8 +524,7 @@ mod tests {
     use std::path::PathBuf;
 
     fn corpus_dir() -> PathBuf {
-        std::env::var_os("TALQO_CORPUS_DIR")
-            .map_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/corpus"), PathBuf::from)
+        crate::test_corpus::corpus_path("")
     }
 
     fn cv_text(file: &str) -> String {
