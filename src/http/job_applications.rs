@@ -180,7 +180,13 @@ pub async fn create_job_application(
         source,
         cv: SpooledCv { file: cv.file, format, size_bytes: cv.size },
     };
-    match state.intake.submit(submission).await {
+    // The pipeline runs in a task of its own: a client that gives up (a proxy's timeout) does not cancel it
+    // halfway, so the candidate is still created and the client's retry gets the 200.
+    let intake = state.intake.clone();
+    let outcome = tokio::spawn(async move { intake.submit(submission).await })
+        .await
+        .map_err(|join_error| ApiError::internal(anyhow::anyhow!("the intake task failed: {join_error}")))?;
+    match outcome {
         Ok(Outcome::Created(receipt)) => Ok((StatusCode::CREATED, Json(Success::new(receipt))).into_response()),
         Ok(Outcome::AlreadyExists(receipt)) => {
             Ok(Json(ExistingApplication { status: "success", data: receipt, message: "Application already exists" })
