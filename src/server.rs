@@ -9,6 +9,7 @@ use sqlx::PgPool;
 use tokio::net::TcpListener;
 
 use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 
 use crate::config::{ScorerKind, Settings};
 use crate::cv::CvExtractor;
@@ -59,9 +60,11 @@ pub async fn run_with_pool(
         trusted_proxies: settings.trusted_proxies.clone().into(),
         api_log,
         intake: Arc::new(intake),
+        intake_tasks: intake_tasks.clone(),
         max_cv_bytes: settings.max_cv_bytes,
         spool_dir: settings.spool_dir.clone().into(),
     };
+    let intake_tasks = TaskTracker::new();
     let worker_shutdown = CancellationToken::new();
     let worker = tokio::spawn(
         Worker {
@@ -80,7 +83,9 @@ pub async fn run_with_pool(
     http::serve(listener, state, shutdown).await.context("serving HTTP")?;
 
     // Every request is done and every queue sender is gone: the writer drains the queue and ends.
-    tracing::info!("shutting down: flushing the API log and stopping the worker");
+    tracing::info!("shutting down: finishing applications in flight, flushing the API log, stopping the worker");
+    intake_tasks.close();
+    intake_tasks.wait().await;
     worker_shutdown.cancel();
     api_log_writer.await.context("the API log writer failed")?;
     worker.await.context("the background worker failed")?;

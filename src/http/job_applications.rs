@@ -183,7 +183,9 @@ pub async fn create_job_application(
     // The pipeline runs in a task of its own: a client that gives up (a proxy's timeout) does not cancel it
     // halfway, so the candidate is still created and the client's retry gets the 200.
     let intake = state.intake.clone();
-    let outcome = tokio::spawn(async move { intake.submit(submission).await })
+    let outcome = state
+        .intake_tasks
+        .spawn(async move { intake.submit(submission).await })
         .await
         .map_err(|join_error| ApiError::internal(anyhow::anyhow!("the intake task failed: {join_error}")))?;
     match outcome {

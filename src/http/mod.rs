@@ -30,6 +30,7 @@ use axum::response::{IntoResponse, Response};
 use ipnet::IpNet;
 use sqlx::PgPool;
 use tokio::net::TcpListener;
+use tokio_util::task::TaskTracker;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::trace::TraceLayer;
@@ -47,6 +48,8 @@ pub struct AppState {
     pub trusted_proxies: Arc<[IpNet]>,
     pub api_log: ApiLogQueue,
     pub intake: Arc<Intake>,
+    /// Pipelines in flight; shutdown waits for them, even those whose client went away.
+    pub intake_tasks: TaskTracker,
     /// CONTRACT §6: `MAX_CV_BYTES`.
     pub max_cv_bytes: u64,
     /// Where CV uploads are spooled while their request is in flight.
