@@ -54,6 +54,7 @@ pub async fn run_with_pool(
         parts.storage.clone(),
         settings.rejection_email_delay,
     );
+    let intake_tasks = TaskTracker::new();
     let state = AppState {
         db: db.clone(),
         rate_limiter: Arc::new(rate_limiter),
@@ -64,7 +65,6 @@ pub async fn run_with_pool(
         max_cv_bytes: settings.max_cv_bytes,
         spool_dir: settings.spool_dir.clone().into(),
     };
-    let intake_tasks = TaskTracker::new();
     let worker_shutdown = CancellationToken::new();
     let worker = tokio::spawn(
         Worker {
