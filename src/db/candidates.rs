@@ -47,14 +47,14 @@ pub struct SavedCandidate {
     pub replaced_cv_object_key: Option<String>,
 }
 
-/// Inserts the candidate, or updates the known one (contact details given now, and the CV). Race-free: the
+/// Inserts the candidate, or updates the known one: contact details given now and the CV (CONTRACT §6
+/// "Creation"); names and email stay as first written. Race-free: the
 /// update locks the existing row; an insert that loses to a concurrent one retries as an update.
 pub async fn save(conn: &mut PgConnection, candidate: &CandidateWrite<'_>) -> sqlx::Result<SavedCandidate> {
     loop {
         let updated = bind_columns(
             sqlx::query_as(
                 "UPDATE candidates AS c SET
-                 email = $5, first_name = $6, last_name = $7,
                  phone = COALESCE($8, c.phone), linkedin_url = COALESCE($9, c.linkedin_url),
                  cv_object_key = $10, cv_content_type = $11, cv_size_bytes = $12
              FROM (SELECT id, cv_object_key FROM candidates

@@ -87,6 +87,9 @@ pub enum FormError {
     /// The body was cut off while the CV was over its limit.
     #[error("CV file too large")]
     CvTooLarge,
+    /// The body was cut off while a text field was over its limit.
+    #[error("{0} is too long")]
+    FieldTooLong(&'static str),
     /// The body was cut off elsewhere (too many or too large other parts).
     #[error("Request body too large")]
     BodyTooLarge,
@@ -131,9 +134,8 @@ pub async fn read_application_form(
         } else if let Some(known) = TEXT_FIELDS.into_iter().find(|f| *f == name)
             && !form.fields.contains_key(known)
         {
-            read_text(field).await.map(|text| {
-                form.fields.insert(known, text);
-            })
+            let slot = form.fields.entry(known).or_insert(TextField { value: String::new(), too_long: false });
+            read_text(field, slot).await
         } else {
             drain(field).await
         };
@@ -159,28 +161,28 @@ impl From<multer::Error> for ReadError {
     }
 }
 
-async fn read_text(mut field: multer::Field<'_>) -> Result<TextField, ReadError> {
+/// Reads a text field into `slot`, keeping at most the limit; `slot.too_long` is set as soon as the limit is
+/// passed, so it is known even if the body is cut off inside this field.
+async fn read_text(mut field: multer::Field<'_>, slot: &mut TextField) -> Result<(), ReadError> {
     let mut bytes = Vec::new();
-    let mut too_long = false;
     while let Some(chunk) = field.chunk().await? {
-        if too_long {
+        if slot.too_long {
             continue;
         }
         let room = MAX_TEXT_FIELD_BYTES - bytes.len();
         if chunk.len() > room {
-            too_long = true;
+            slot.too_long = true;
             bytes.extend_from_slice(&chunk[..room]);
+            // The value only serves the checks that run before `<field> is too long`.
+            slot.value = String::from_utf8_lossy(&bytes).into_owned();
         } else {
             bytes.extend_from_slice(&chunk);
         }
     }
-    let value = if too_long {
-        // Cut on a character boundary; the value only serves the checks that run before `<field> is too long`.
-        String::from_utf8_lossy(&bytes).into_owned()
-    } else {
-        String::from_utf8(bytes).map_err(|_| ReadError::NotUtf8)?
-    };
-    Ok(TextField { value, too_long })
+    if !slot.too_long {
+        slot.value = String::from_utf8(bytes).map_err(|_| ReadError::NotUtf8)?;
+    }
+    Ok(())
 }
 
 async fn spool_cv(

@@ -117,6 +117,7 @@ pub async fn create_job_application(
         |error| match error {
             FormError::Invalid => ApiError::bad_request("Invalid multipart payload"),
             FormError::CvTooLarge => cv_too_large(state.max_cv_bytes),
+            FormError::FieldTooLong(field) => ApiError::bad_request(format!("{field} is too long")),
             FormError::BodyTooLarge => ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "Request body too large"),
             FormError::Spool(error) => ApiError::internal(anyhow::Error::new(error).context("spooling a CV")),
         },
