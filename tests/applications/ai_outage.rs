@@ -4,8 +4,7 @@
 use chrono::{Duration, Utc};
 
 use crate::fixtures::{
-    CV_PDF, FakeAnswer, FakeOpenAi, Tenant, WORKER_BOUND, eventually, expect_created, outbox, steps,
-    stored_application,
+    CV_PDF, FakeAnswer, FakeOpenAi, Tenant, WORKER_BOUND, eventually, expect_created, outbox, steps, stored_application,
 };
 
 /// Applies while the fake answers 500; checks the application is waiting to be scored.
@@ -92,4 +91,22 @@ async fn a_late_score_at_or_above_the_threshold_leaves_the_application_new() {
     assert_eq!(steps(tenant.db(), id).await, ["awaiting_advance"]);
     let kinds: Vec<String> = outbox(tenant.db(), id).await.into_iter().map(|e| e.kind).collect();
     assert_eq!(kinds, ["confirmation"]);
+}
+
+#[tokio::test]
+async fn a_late_score_does_not_reject_an_application_a_recruiter_already_moved_on() {
+    let fake = FakeOpenAi::start(FakeAnswer::ServerError).await;
+    let tenant = Tenant::start_with(&fake.settings()).await;
+    tenant.set_auto_reject_threshold(Some(50)).await;
+    let id = apply_during_outage(&tenant, &fake).await;
+    sqlx::query("UPDATE job_applications SET status = 'in_progress' WHERE id = $1")
+        .bind(id)
+        .execute(tenant.db())
+        .await
+        .unwrap();
+    recover_and_rescore(&tenant, &fake, id, 10).await;
+    let application = stored_application(tenant.db(), id).await;
+    assert_eq!((application.status.as_str(), application.rating), ("in_progress", Some(10)));
+    assert_eq!(steps(tenant.db(), id).await, ["awaiting_advance"]);
+    assert_eq!(outbox(tenant.db(), id).await.len(), 1, "no rejection email");
 }

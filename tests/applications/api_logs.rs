@@ -33,16 +33,16 @@ async fn a_post_and_a_get_are_logged_without_the_key_or_the_cv() {
     );
 
     // Neither the key nor any part of the CV (its header, its text) is in any column of any row.
-    let cv_text: String = sqlx::query_scalar("SELECT cv_text FROM job_applications").fetch_one(tenant.db()).await.unwrap();
+    let cv_text: String =
+        sqlx::query_scalar("SELECT cv_text FROM job_applications").fetch_one(tenant.db()).await.unwrap();
     let cv_snippet: String = cv_text.split_whitespace().take(3).collect::<Vec<_>>().join(" ");
     for needle in [tenant.key.as_str(), &tenant.key[..12], "%PDF", cv_snippet.as_str()] {
-        let leaked: i64 = sqlx::query_scalar(
-            "SELECT count(*) FROM api_logs WHERE strpos(row_to_json(api_logs)::text, $1) > 0",
-        )
-        .bind(needle)
-        .fetch_one(tenant.db())
-        .await
-        .unwrap();
+        let leaked: i64 =
+            sqlx::query_scalar("SELECT count(*) FROM api_logs WHERE strpos(row_to_json(api_logs)::text, $1) > 0")
+                .bind(needle)
+                .fetch_one(tenant.db())
+                .await
+                .unwrap();
         assert_eq!(leaked, 0, "{needle:?} is in the API log");
     }
 }

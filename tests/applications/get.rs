@@ -11,7 +11,8 @@ use crate::fixtures::{
 #[tokio::test]
 async fn an_application_is_read_back_with_exactly_its_fields() {
     let tenant = Tenant::start().await;
-    let response = tenant.apply_with(&tenant.form(CV_PDF), |r| r.header("Origin", "https://careers.acme.example")).await;
+    let response =
+        tenant.apply_with(&tenant.form(CV_PDF), |r| r.header("Origin", "https://careers.acme.example")).await;
     let receipt = expect_created(response).await;
     sqlx::query("UPDATE job_applications SET status = 'in_progress' WHERE id = $1")
         .bind(receipt.application_id)

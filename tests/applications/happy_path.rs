@@ -1,11 +1,13 @@
 //! CONTRACT §6, the nominal case: a real PDF or DOCX CV becomes a candidate, a scored application, its first
 //! step, a stored CV object and a confirmation email naming the offer and the company.
 
+use std::time::Duration;
+
 use chrono::Utc;
 
 use crate::fixtures::{
     COMPANY_NAME, CV_DOCX, CV_PDF, Counts, DOCX_TYPE, OFFER_TITLE, PDF_TYPE, Tenant, corpus_bytes, counts,
-    delivered_emails, expect_created, outbox, steps, stored_application, stored_candidate, stored_object,
+    delivered_emails, eventually, expect_created, outbox, steps, stored_application, stored_candidate, stored_object,
 };
 
 #[tokio::test]
@@ -68,6 +70,14 @@ async fn a_pdf_cv_creates_a_scored_application_with_its_candidate_step_object_an
     assert_eq!(candidate.cv_size_bytes, i64::try_from(sent.len()).unwrap());
     assert!(stored_object(&tenant.app, key) == Some(sent), "the stored object differs from the CV sent");
 
+    // The upload spooled while the request was in flight is gone.
+    let spool = tenant.app.files().join("spool");
+    eventually(Duration::from_secs(10), "an empty spool folder", || {
+        let spool = spool.clone();
+        async move { std::fs::read_dir(&spool).map(|entries| entries.count() == 0).unwrap_or(true).then_some(()) }
+    })
+    .await;
+
     // The worker delivers the confirmation, naming the offer and the company.
     let delivered = delivered_emails(&tenant.app, 1).await;
     assert_eq!(delivered.len(), 1);
@@ -116,7 +126,7 @@ async fn the_cv_part_may_come_before_the_text_fields() {
 async fn an_active_offer_takes_applications() {
     let tenant = Tenant::start().await;
     let active = tenant.offer("Data Engineer", "active").await;
-    let receipt = expect_created(tenant.apply(&tenant.form(CV_PDF).text("job_offer_id", &active.id.to_string())).await)
-        .await;
+    let receipt =
+        expect_created(tenant.apply(&tenant.form(CV_PDF).text("job_offer_id", &active.id.to_string())).await).await;
     assert_eq!(stored_application(tenant.db(), receipt.application_id).await.job_offer_id, active.id);
 }

@@ -24,10 +24,18 @@ async fn source_with(tenant: &Tenant, person: &str, headers: &[(&str, &str)], ex
 #[tokio::test]
 async fn the_source_is_the_origin_hostname_lowercased_without_its_port() {
     let tenant = Tenant::start().await;
-    assert_eq!(source_with(&tenant, "a", &[("Origin", "https://Careers.My-Company.COM:8443")], &[]).await, "careers.my-company.com");
     assert_eq!(
-        source_with(&tenant, "b", &[("Origin", "https://jobs.acme.example"), ("Referer", "https://other.example/apply")], &[])
-            .await,
+        source_with(&tenant, "a", &[("Origin", "https://Careers.My-Company.COM:8443")], &[]).await,
+        "careers.my-company.com"
+    );
+    assert_eq!(
+        source_with(
+            &tenant,
+            "b",
+            &[("Origin", "https://jobs.acme.example"), ("Referer", "https://other.example/apply")],
+            &[]
+        )
+        .await,
         "jobs.acme.example",
         "Origin wins over Referer"
     );
@@ -68,9 +76,13 @@ async fn source_and_cv_url_fields_in_the_body_are_ignored() {
         "careers.acme.example"
     );
     // The CV is the uploaded file, not the URL.
-    let stored: (String, i64) = sqlx::query_as("SELECT cv_content_type, cv_size_bytes FROM candidates WHERE last_name = 'b'")
-        .fetch_one(tenant.db())
-        .await
-        .unwrap();
-    assert_eq!(stored, ("application/pdf".to_owned(), i64::try_from(crate::fixtures::corpus_bytes(CV_PDF).len()).unwrap()));
+    let stored: (String, i64) =
+        sqlx::query_as("SELECT cv_content_type, cv_size_bytes FROM candidates WHERE last_name = 'b'")
+            .fetch_one(tenant.db())
+            .await
+            .unwrap();
+    assert_eq!(
+        stored,
+        ("application/pdf".to_owned(), i64::try_from(crate::fixtures::corpus_bytes(CV_PDF).len()).unwrap())
+    );
 }

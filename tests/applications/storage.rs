@@ -8,7 +8,9 @@
 
 use std::time::Duration;
 
-use crate::fixtures::{CV_PDF, PDF_TYPE, Tenant, assert_nothing_written, corpus_bytes, expect_created, expect_error_starting, within};
+use crate::fixtures::{
+    CV_PDF, PDF_TYPE, Tenant, assert_nothing_written, corpus_bytes, expect_created, expect_error_starting, within,
+};
 use crate::moto::{self, MotoServer};
 
 const BUCKET: &str = "talqo-cvs";
@@ -25,7 +27,8 @@ async fn an_unwritable_storage_answers_500_and_creates_nothing() {
     let message = expect_error_starting(tenant.apply(&tenant.form(CV_PDF)).await, 500, "Failed to upload CV: ").await;
     assert!(!message.contains("/proc"), "no server path in {message:?}");
     assert_nothing_written(tenant.db()).await;
-    let claims: i64 = sqlx::query_scalar("SELECT count(*) FROM application_claims").fetch_one(tenant.db()).await.unwrap();
+    let claims: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM application_claims").fetch_one(tenant.db()).await.unwrap();
     assert_eq!(claims, 0, "the claim is released, so a retry can succeed");
 }
 
@@ -37,7 +40,7 @@ async fn applications_are_stored_in_s3_and_an_s3_outage_answers_500_creating_not
     let output = run_child(&moto.endpoint(), "upload").await;
     let key = output
         .lines()
-        .find_map(|line| line.strip_prefix(STORED_KEY))
+        .find_map(|line| line.split_once(STORED_KEY).map(|(_, key)| key.trim()))
         .unwrap_or_else(|| panic!("the child printed no key: {output}"))
         .to_owned();
     let head = moto.head_object(BUCKET, &format!("{PREFIX}/{key}")).await;

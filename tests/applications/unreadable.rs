@@ -28,7 +28,7 @@ async fn accepted_unscored(tenant: &Tenant, cv: &str, person: &str) {
 #[tokio::test]
 async fn a_pdf_the_parser_cannot_read_is_accepted_unscored() {
     let tenant = Tenant::start().await;
-    accepted_unscored(&tenant, "bad/pdf_qpdf_bad01.pdf", "broken").await;
+    accepted_unscored(&tenant, "bad/synth_pdf_truncated-half.pdf", "broken").await;
     accepted_unscored(&tenant, "bad/pdf_enc_user-password_openpassword.pdf", "encrypted").await;
     assert_eq!(counts(tenant.db()).await, Counts { candidates: 2, applications: 2, steps: 2, emails: 2 });
 }
@@ -38,4 +38,11 @@ async fn a_pdf_without_text_is_accepted_unscored() {
     let tenant = Tenant::start().await;
     accepted_unscored(&tenant, "pdf/pdfjs_empty.pdf", "blank").await;
     accepted_unscored(&tenant, "pdf/pypdf_image-only-ccitt.pdf", "scanned").await;
+}
+
+#[tokio::test]
+async fn an_unscored_application_is_never_rejected_at_creation() {
+    let tenant = Tenant::start().await;
+    tenant.set_auto_reject_threshold(Some(100)).await;
+    accepted_unscored(&tenant, "pdf/pdfjs_empty.pdf", "blank").await;
 }

@@ -172,7 +172,8 @@ async fn no_cv_part_or_a_cv_under_another_name_is_a_missing_cv() {
     let tenant = Tenant::start().await;
     let form = tenant.form(CV_PDF);
     expect_error(tenant.apply(&form.clone().without("cv")).await, 400, CV_REQUIRED).await;
-    let renamed = form.clone().without("cv").file("resume", "resume.pdf", Some("application/pdf"), corpus_bytes(CV_PDF));
+    let renamed =
+        form.clone().without("cv").file("resume", "resume.pdf", Some("application/pdf"), corpus_bytes(CV_PDF));
     expect_error(tenant.apply(&renamed).await, 400, CV_REQUIRED).await;
     let by_url = form.clone().without("cv").text("cv_url", "https://example.com/cv.pdf");
     expect_error(tenant.apply(&by_url).await, 400, CV_REQUIRED).await;
@@ -311,7 +312,12 @@ async fn the_first_failing_check_in_the_contracts_order_answers() {
             400,
             OFFER_REQUIRED,
         ),
-        ("malformed job_offer_id and no email", form.clone().text("job_offer_id", "abc").without("email"), 400, OFFER_FORMAT),
+        (
+            "malformed job_offer_id and no email",
+            form.clone().text("job_offer_id", "abc").without("email"),
+            400,
+            OFFER_FORMAT,
+        ),
         (
             "missing first_name and a malformed email",
             form.clone().without("first_name").text("email", "not-an-email"),
