@@ -103,18 +103,28 @@ async fn a_missing_api_key_answers_401_before_the_content_type_is_checked() {
 #[tokio::test]
 async fn a_missing_boundary_or_a_body_that_is_not_multipart_is_an_invalid_multipart_payload() {
     let tenant = Tenant::start().await;
-    let cases: [(&str, Vec<u8>); 5] = [
+    let cases: [(&str, Vec<u8>); 6] = [
         ("multipart/form-data", raw_multipart(&tenant, "b0und4ry")),
         ("multipart/form-data; boundary=", raw_multipart(&tenant, "b0und4ry")),
         ("multipart/form-data; boundary=b0und4ry", b"this is not a multipart body at all".to_vec()),
         ("multipart/form-data; boundary=b0und4ry", raw_multipart(&tenant, "another-boundary")),
         // Cut off in the middle of the CV part: the closing boundary never comes.
         ("multipart/form-data; boundary=b0und4ry", raw_multipart(&tenant, "b0und4ry")[..2000].to_vec()),
+        ("multipart/form-data; boundary=b0und4ry", Vec::new()),
     ];
     for (content_type, body) in cases {
         let response = tenant.post().header(CONTENT_TYPE, content_type).body(body).send().await.unwrap();
         expect_error(response, 400, INVALID_MULTIPART).await;
     }
+    // Well-formed multipart without any part: the framing is valid, the fields are missing.
+    let response = tenant
+        .post()
+        .header(CONTENT_TYPE, "multipart/form-data; boundary=b0und4ry")
+        .body("--b0und4ry--\r\n")
+        .send()
+        .await
+        .unwrap();
+    expect_error(response, 400, OFFER_REQUIRED).await;
     assert_nothing_written(tenant.db()).await;
     // The same raw body with the right boundary is a valid application: the refusals above are about the framing.
     let response = tenant
@@ -376,4 +386,32 @@ async fn the_first_failing_check_in_the_contracts_order_answers() {
         assert_eq!((actual_status, body["message"].as_str().unwrap_or("")), (status, message), "{case}");
     }
     assert_nothing_written(tenant.db()).await;
+}
+
+#[tokio::test]
+async fn the_cv_limit_follows_max_cv_bytes() {
+    let tenant = Tenant::start_with(&[("MAX_CV_BYTES", "20000")]).await;
+    let cv = corpus_bytes(CV_PDF);
+    assert!(cv.len() > 20_000, "the standard CV must be over the lowered limit");
+    let response = tenant.apply(&tenant.form(CV_PDF)).await;
+    expect_error(response, 400, "CV validation failed: CV file too large (max 20000 bytes)").await;
+    let exactly = padded_pdf(20_000);
+    expect_created(tenant.apply(&tenant.form(CV_PDF).cv("cv.pdf", exactly)).await).await;
+}
+
+#[tokio::test]
+async fn the_rate_limit_answers_429_before_the_api_key_is_checked() {
+    let tenant = Tenant::start_with(&[("CAREER_API_RATE_LIMIT_PER_IP", "1")]).await;
+    expect_created(tenant.apply(&tenant.form(CV_PDF)).await).await;
+    let response = tenant
+        .app
+        .client
+        .post(tenant.app.url("/api/job_applications"))
+        .header(CONTENT_TYPE, "application/json")
+        .body("{}")
+        .send()
+        .await
+        .unwrap();
+    assert!(response.headers().contains_key("retry-after"));
+    expect_error(response, 429, "Too many requests. Please retry later.").await;
 }
