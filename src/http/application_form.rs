@@ -8,6 +8,10 @@ use std::path::Path;
 use axum::body::Body;
 use axum::http::HeaderMap;
 use axum::http::header::CONTENT_TYPE;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use futures_util::Stream;
 use tokio::io::AsyncWriteExt;
 
 /// Text fields are limited to 64 KiB each (CONTRACT §6, item 9).
@@ -104,18 +108,20 @@ pub async fn read_application_form(
     spool_dir: &Path,
 ) -> Result<ApplicationForm, FormError> {
     let limits = multer::SizeLimit::new().whole_stream(max_cv_bytes.saturating_add(BODY_ALLOWANCE_BEYOND_CV));
-    let mut multipart = multer::Multipart::with_constraints(
-        body.into_data_stream(),
-        boundary,
-        multer::Constraints::new().size_limit(limits),
-    );
+    let stream = OneChunkPerPoll { inner: body.into_data_stream(), yield_now: false };
+    let mut multipart =
+        multer::Multipart::with_constraints(stream, boundary, multer::Constraints::new().size_limit(limits));
     let mut form = ApplicationForm::default();
     let mut parts = 0;
     let cut_off = |form: &ApplicationForm, error: multer::Error| match error {
         multer::Error::StreamSizeExceeded { .. } if form.cv.as_ref().is_some_and(|cv| cv.too_large) => {
             FormError::CvTooLarge
         }
-        multer::Error::StreamSizeExceeded { .. } => FormError::BodyTooLarge,
+        // A body cut off at its limit still answers with the part that overflowed, when one did.
+        multer::Error::StreamSizeExceeded { .. } => match form.first_too_long() {
+            Some(field) => FormError::FieldTooLong(field),
+            None => FormError::BodyTooLarge,
+        },
         _ => FormError::Invalid,
     };
     loop {
@@ -149,6 +155,32 @@ pub async fn read_application_form(
     Ok(form)
 }
 
+/// Hands multer one chunk of the body per poll. multer reads its source for as long as data is ready, so a
+/// fast client could fill its buffer with the whole body (up to the body's limit) before a part is read;
+/// one chunk at a time keeps the buffer at about a chunk, and an oversized body is noticed inside the part
+/// that made it too large.
+struct OneChunkPerPoll<S> {
+    inner: S,
+    yield_now: bool,
+}
+
+impl<S: Stream + Unpin> Stream for OneChunkPerPoll<S> {
+    type Item = S::Item;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        if self.yield_now {
+            self.yield_now = false;
+            cx.waker().wake_by_ref();
+            return Poll::Pending;
+        }
+        let item = Pin::new(&mut self.inner).poll_next(cx);
+        if matches!(item, Poll::Ready(Some(_))) {
+            self.yield_now = true;
+        }
+        item
+    }
+}
+
 enum ReadError {
     Multipart(multer::Error),
     NotUtf8,
@@ -165,7 +197,7 @@ impl From<multer::Error> for ReadError {
 /// passed, so it is known even if the body is cut off inside this field.
 async fn read_text(mut field: multer::Field<'_>, slot: &mut TextField) -> Result<(), ReadError> {
     let mut bytes = Vec::new();
-    while let Some(chunk) = field.chunk().await? {
+    while let Some(chunk) = field.chunk().await.inspect_err(|e| blame_overflow(e, &mut slot.too_long))? {
         if slot.too_long {
             continue;
         }
@@ -196,7 +228,17 @@ async fn spool_cv(
     let mut file = tokio::fs::File::from_std(file);
     form.cv = Some(CvPart { file: path, size: 0, too_large: false });
     let mut size: u64 = 0;
-    while let Some(chunk) = field.chunk().await? {
+    let chunks = loop {
+        let chunk = match field.chunk().await {
+            Ok(chunk) => chunk,
+            Err(error) => {
+                if let Some(cv) = form.cv.as_mut() {
+                    blame_overflow(&error, &mut cv.too_large);
+                }
+                break Err(error);
+            }
+        };
+        let Some(chunk) = chunk else { break Ok(()) };
         size = size.saturating_add(chunk.len() as u64);
         if size > max_bytes {
             // CONTRACT §6, item 7: detected while streaming; the rest is read (up to the body's limit) but not kept.
@@ -210,9 +252,18 @@ async fn spool_cv(
         if let Some(cv) = form.cv.as_mut() {
             cv.size = size;
         }
-    }
+    };
+    chunks?;
     file.flush().await.map_err(ReadError::Spool)?;
     Ok(())
+}
+
+/// The body's limit was hit while this part was being read: multer reads ahead of the part's data, so the
+/// part may not have shown its excess yet, but it is the part that made the body too large.
+fn blame_overflow(error: &multer::Error, over_limit: &mut bool) {
+    if matches!(error, multer::Error::StreamSizeExceeded { .. }) {
+        *over_limit = true;
+    }
 }
 
 async fn drain(mut field: multer::Field<'_>) -> Result<(), ReadError> {

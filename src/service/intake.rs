@@ -142,14 +142,21 @@ impl Intake {
         loop {
             // Claim first, then look: a request that held the claim has committed its application before the
             // claim could be taken again, so whoever wins the claim also sees any application made meanwhile.
-            let claimed =
-                db::application_claims::try_claim(&self.db, company_id, &identity, submission.offer.id, token, CLAIM_TTL)
-                    .await?;
+            let claimed = db::application_claims::try_claim(
+                &self.db,
+                company_id,
+                &identity,
+                submission.offer.id,
+                token,
+                CLAIM_TTL,
+            )
+            .await?;
             if let Some(existing) =
                 db::job_applications::find_for_identity(&self.db, company_id, &identity, submission.offer.id).await?
             {
                 if claimed {
-                    db::application_claims::release(&self.db, company_id, &identity, submission.offer.id, token).await?;
+                    db::application_claims::release(&self.db, company_id, &identity, submission.offer.id, token)
+                        .await?;
                 }
                 return self.replace_cv_of_existing(existing, &submission, &identity).await;
             }

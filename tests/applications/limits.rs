@@ -99,7 +99,6 @@ fn body_with_huge_cover_letter(tenant: &Tenant, megabytes: usize) -> reqwest::Bo
 }
 
 #[tokio::test]
-#[ignore = "bug: a text field of 20 MiB answers 413 `Request body too large`, not 400 `cover_letter is too long` (CONTRACT §6 item 9)"]
 async fn a_cover_letter_of_20_mib_is_too_long_like_any_text_field_over_64_kib() {
     let tenant = Tenant::start().await;
     let response = within(
