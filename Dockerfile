@@ -1,0 +1,25 @@
+# talqo-server image: built with the pinned toolchain, run as an unprivileged user with CVs and emails in /data.
+
+FROM rust:1.95-bookworm AS builder
+WORKDIR /src
+COPY . .
+# The migrations are compiled into the binary (sqlx::migrate!), so the runtime image needs no SQL files.
+RUN cargo build --release --locked --bin talqo-server \
+    && cp target/release/talqo-server /usr/local/bin/talqo-server
+
+FROM debian:bookworm-slim
+# CA certificates for HTTPS to S3, the OpenAI API and SMTP over TLS.
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends ca-certificates \
+    && rm -rf /var/lib/apt/lists/* \
+    && useradd --system --uid 10001 --user-group --home-dir /data --shell /usr/sbin/nologin talqo \
+    && mkdir -p /data/mail \
+    && chown -R talqo:talqo /data
+COPY --from=builder /usr/local/bin/talqo-server /usr/local/bin/talqo-server
+USER talqo
+WORKDIR /data
+VOLUME /data
+EXPOSE 8080
+ENV LISTEN_ADDR=0.0.0.0:8080 STORAGE_URL=file:///data MAIL_URL=file:///data/mail
+ENTRYPOINT ["/usr/local/bin/talqo-server"]
+CMD ["serve"]
