@@ -81,6 +81,8 @@ async fn main() -> anyhow::Result<()> {
 
     measure_extraction(&binary, &corpus.join("cv")).await?;
 
+    println!();
+    print_load("at the end");
     if options.keep {
         println!("\nKept: database {DATABASE_NAME}, files in {}", files.keep().display());
     } else {
@@ -755,6 +757,14 @@ fn print_machine(binary: &Path) {
     println!("talqo-server application benchmark");
     println!("machine: {cores} cores ({cpu}), {memory} RAM; server binary {}", binary.display());
     println!("the clients run on the same machine as the server and compete with it for the cores");
+    print_load("at the start");
+}
+
+/// Other work on the machine skews every figure: the load average says how much there was.
+fn print_load(when: &str) {
+    let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
+    let averages: Vec<&str> = load.split_whitespace().take(3).collect();
+    println!("load average {when}: {} (1, 5, 15 min)", averages.join(" "));
 }
 
 fn proc_meminfo_kib(field: &str) -> Option<u64> {
