@@ -68,8 +68,8 @@ async fn main() -> anyhow::Result<()> {
             .with_writer(std::io::stderr)
             .init();
     }
-    let base_url = std::env::var("TALQO_BENCH_POSTGRES_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".to_owned());
+    let base_url =
+        std::env::var("TALQO_BENCH_POSTGRES_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".to_owned());
     let db_name = format!("talqo_bench_{}", args.offers);
     let database_url = format!("{base_url}/{db_name}");
 
@@ -77,9 +77,7 @@ async fn main() -> anyhow::Result<()> {
         .await
         .context("cannot connect to PostgreSQL (TALQO_BENCH_POSTGRES_URL)")?;
     drop_database(&admin, &db_name).await?;
-    let server_version: String = sqlx::query_scalar("SHOW server_version")
-        .fetch_one(&admin)
-        .await?;
+    let server_version: String = sqlx::query_scalar("SHOW server_version").fetch_one(&admin).await?;
     println!("# GET /api/job_offers with {} offers", args.offers);
     println!(
         "PostgreSQL {server_version}, {} CPU cores, database {db_name}",
@@ -105,10 +103,7 @@ async fn main() -> anyhow::Result<()> {
         "\n## Latency over HTTP ({} sequential requests per query, after {WARM_UP_REQUESTS} warm-up)",
         args.requests
     );
-    println!(
-        "{:<48} {:>9} {:>9} {:>9} {:>9}",
-        "query", "median", "p95", "max", "total"
-    );
+    println!("{:<48} {:>9} {:>9} {:>9} {:>9}", "query", "median", "p95", "max", "total");
     for query in QUERIES {
         let url = format!("http://{address}/api/job_offers?{query}");
         let timing = time_query(&client, &url, &api_key.secret, args.requests).await?;
@@ -154,20 +149,12 @@ struct BenchKey {
 async fn create_company_and_key(db: &PgPool) -> anyhow::Result<BenchKey> {
     let company = talqo_server::db::companies::insert(
         db,
-        &NewCompany {
-            name: "Bench Recrutement",
-            slug: "bench",
-            auto_reject_threshold: None,
-            locale: "fr",
-        },
+        &NewCompany { name: "Bench Recrutement", slug: "bench", auto_reject_threshold: None, locale: "fr" },
     )
     .await?;
     let key = NewApiKey::generate()?;
     talqo_server::db::api_keys::insert(db, company.id, &key, "bench").await?;
-    Ok(BenchKey {
-        company_id: company.id,
-        secret: key.secret,
-    })
+    Ok(BenchKey { company_id: company.id, secret: key.secret })
 }
 
 /// Inserts the offers in one transaction, in batches, the way `offer import` does, then refreshes the
@@ -178,11 +165,8 @@ async fn load_offers(db: &PgPool, company_id: Uuid, count: usize) -> anyhow::Res
     let mut tx = db.begin().await?;
     let mut loaded = 0;
     while loaded < count {
-        let batch: Vec<OfferFields> = (0..BATCH_SIZE.min(count - loaded))
-            .map(|_| generator.offer())
-            .collect();
-        let written =
-            talqo_server::db::job_offers::import_batch(&mut tx, company_id, &batch).await?;
+        let batch: Vec<OfferFields> = (0..BATCH_SIZE.min(count - loaded)).map(|_| generator.offer()).collect();
+        let written = talqo_server::db::job_offers::import_batch(&mut tx, company_id, &batch).await?;
         if written != batch.len() as u64 {
             bail!("a batch of {} offers wrote {written} rows", batch.len());
         }
@@ -218,26 +202,15 @@ fn bench_settings(database_url: &str, scratch: &std::path::Path) -> anyhow::Resu
         ("LISTEN_ADDR", "127.0.0.1:0".to_owned()),
         // Every request comes from 127.0.0.1: the limiter must never be what is measured.
         ("CAREER_API_RATE_LIMIT_PER_IP", "1000000000".to_owned()),
-        (
-            "STORAGE_URL",
-            format!("file://{}", scratch.join("cvs").display()),
-        ),
-        (
-            "MAIL_URL",
-            format!("file://{}", scratch.join("mail").display()),
-        ),
+        ("STORAGE_URL", format!("file://{}", scratch.join("cvs").display())),
+        ("MAIL_URL", format!("file://{}", scratch.join("mail").display())),
     ]);
     Settings::from_lookup(|name| vars.get(name).cloned())
 }
 
 async fn wait_until_ready(client: &reqwest::Client, url: &str) -> anyhow::Result<()> {
     for _ in 0..400 {
-        if client
-            .get(url)
-            .send()
-            .await
-            .is_ok_and(|r| r.status().is_success())
-        {
+        if client.get(url).send().await.is_ok_and(|r| r.status().is_success()) {
             return Ok(());
         }
         tokio::time::sleep(Duration::from_millis(25)).await;
@@ -252,12 +225,7 @@ struct Timing {
     total: i64,
 }
 
-async fn time_query(
-    client: &reqwest::Client,
-    url: &str,
-    key: &str,
-    requests: usize,
-) -> anyhow::Result<Timing> {
+async fn time_query(client: &reqwest::Client, url: &str, key: &str, requests: usize) -> anyhow::Result<Timing> {
     let mut total = 0;
     for _ in 0..WARM_UP_REQUESTS {
         total = fetch_total(client, url, key).await?;
@@ -273,12 +241,7 @@ async fn time_query(
         let index = ((samples.len() as f64 - 1.0) * fraction).round() as usize;
         samples.get(index).copied().unwrap_or(f64::NAN)
     };
-    Ok(Timing {
-        median_ms: at(0.5),
-        p95_ms: at(0.95),
-        max_ms: samples.last().copied().unwrap_or(f64::NAN),
-        total,
-    })
+    Ok(Timing { median_ms: at(0.5), p95_ms: at(0.95), max_ms: samples.last().copied().unwrap_or(f64::NAN), total })
 }
 
 /// One request, body read and parsed as a client would; returns `pagination.total`.
@@ -289,9 +252,7 @@ async fn fetch_total(client: &reqwest::Client, url: &str, key: &str) -> anyhow::
     if !status.is_success() {
         bail!("{url} answered {status}: {body}");
     }
-    body["pagination"]["total"]
-        .as_i64()
-        .with_context(|| format!("{url}: no pagination.total in {body}"))
+    body["pagination"]["total"].as_i64().with_context(|| format!("{url}: no pagination.total in {body}"))
 }
 
 /// The count and page queries of `db::job_offers::list` for `raw_query`, with the same filters, order
@@ -333,11 +294,7 @@ fn push_filters(sql: &mut QueryBuilder<'_, Postgres>, company_id: Uuid, query: &
     }
 }
 
-async fn print_plan(
-    db: &PgPool,
-    label: &str,
-    mut sql: QueryBuilder<'_, Postgres>,
-) -> anyhow::Result<()> {
+async fn print_plan(db: &PgPool, label: &str, mut sql: QueryBuilder<'_, Postgres>) -> anyhow::Result<()> {
     let lines: Vec<String> = sql.build_query_scalar().fetch_all(db).await?;
     println!("\n### {label}");
     for line in lines {
@@ -520,10 +477,7 @@ impl OfferGenerator {
         let sector = self.pick(SECTORS);
         let mut description = format!(
             "## {title}\n\nRejoignez {sector} en {job_type}{}.\n\n### Vos missions\n",
-            location
-                .as_deref()
-                .map(|l| format!(", basé à {l}"))
-                .unwrap_or_default()
+            location.as_deref().map(|l| format!(", basé à {l}")).unwrap_or_default()
         );
         for _ in 0..2 + self.below(4) {
             description.push_str(self.pick(MISSIONS));
