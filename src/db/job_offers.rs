@@ -33,9 +33,7 @@ const COLUMNS: &str = "id, company_id, title, description, location, job_type, p
 
 /// One page of a company's offers and the total matching the filters.
 pub async fn list(db: &PgPool, company_id: Uuid, query: &JobOfferQuery) -> sqlx::Result<(Vec<JobOffer>, i64)> {
-    let mut count = QueryBuilder::new("SELECT count(*) FROM job_offers");
-    push_filters(&mut count, company_id, query);
-    let total: i64 = count.build_query_scalar().fetch_one(db).await?;
+    let total = count(db, company_id, query).await?;
 
     if query.offset() >= total {
         return Ok((Vec::new(), total));
@@ -49,6 +47,26 @@ pub async fn list(db: &PgPool, company_id: Uuid, query: &JobOfferQuery) -> sqlx:
         .push_bind(query.offset());
     let offers = page.build_query_as().fetch_all(db).await?;
     Ok((offers, total))
+}
+
+/// The listing's total. Without date bounds it is a sum over `job_offer_counts` (kept by triggers, see
+/// migration 3): a few rows per distinct location and job type instead of every matching offer.
+async fn count(db: &PgPool, company_id: Uuid, query: &JobOfferQuery) -> sqlx::Result<i64> {
+    if query.published_after.is_some() || query.published_before.is_some() {
+        let mut count = QueryBuilder::new("SELECT count(*) FROM job_offers");
+        push_filters(&mut count, company_id, query);
+        return count.build_query_scalar().fetch_one(db).await;
+    }
+    let mut sum = QueryBuilder::new("SELECT COALESCE(sum(offers), 0)::bigint FROM job_offer_counts");
+    sum.push(" WHERE company_id = ").push_bind(company_id);
+    sum.push(" AND status = ").push_bind(query.status.clone());
+    if let Some(pattern) = query.location_pattern() {
+        sum.push(" AND location ILIKE ").push_bind(pattern);
+    }
+    if let Some(job_type) = &query.job_type {
+        sum.push(" AND job_type = ").push_bind(job_type.clone());
+    }
+    sum.build_query_scalar().fetch_one(db).await
 }
 
 fn push_filters(sql: &mut QueryBuilder<'_, Postgres>, company_id: Uuid, query: &JobOfferQuery) {

@@ -254,3 +254,40 @@ async fn malformed_offer_ids_answer_400_before_any_query() {
         assert_eq!(error_message(response).await, "Invalid job offer ID format", "{id:?}");
     }
 }
+
+#[tokio::test]
+async fn totals_stay_exact_through_updates_deletes_and_imports() {
+    let (app, key) = seeded().await;
+    let acme = talqo_server::db::companies::find_by_id_or_slug(&app.db, "acme").await.unwrap().unwrap();
+    // Every kind of write: an import batch, an edit moving offers between statuses and locations, a delete.
+    let mut tx = app.db.begin().await.unwrap();
+    let batch: Vec<OfferFields> = (0..50)
+        .map(|i| offer(&format!("Batch {i}"), if i % 2 == 0 { Some("Paris") } else { None }, Some("CDI"), "open", None))
+        .collect();
+    talqo_server::db::job_offers::import_batch(&mut tx, acme.id, &batch).await.unwrap();
+    tx.commit().await.unwrap();
+    sqlx::query("UPDATE job_offers SET status = 'closed', location = 'Lille' WHERE title LIKE 'Batch 1%'")
+        .execute(&app.db)
+        .await
+        .unwrap();
+    sqlx::query("DELETE FROM job_offers WHERE title IN ('Batch 2', 'Designer')").execute(&app.db).await.unwrap();
+
+    for (query, sql_filter) in [
+        ("", "status = 'open'"),
+        ("?status=closed", "status = 'closed'"),
+        ("?location=paris", "status = 'open' AND location ILIKE '%paris%'"),
+        ("?location=lille&status=closed", "status = 'closed' AND location ILIKE '%lille%'"),
+        ("?job_type=CDI", "status = 'open' AND job_type = 'CDI'"),
+        ("?job_type=CDI&location=PAR", "status = 'open' AND job_type = 'CDI' AND location ILIKE '%par%'"),
+        ("?published_after=2024-01-01", "status = 'open' AND published_at >= '2024-01-01'"),
+    ] {
+        let body: Value = app.get(&format!("/api/job_offers{query}"), &key).await.json().await.unwrap();
+        let expected: i64 =
+            sqlx::query_scalar(&format!("SELECT count(*) FROM job_offers WHERE company_id = $1 AND {sql_filter}"))
+                .bind(acme.id)
+                .fetch_one(&app.db)
+                .await
+                .unwrap();
+        assert_eq!(body["pagination"]["total"], expected, "{query}");
+    }
+}
