@@ -20,7 +20,7 @@ use clap::Parser;
 use sqlx::{PgPool, Postgres, QueryBuilder};
 use talqo_server::config::Settings;
 use talqo_server::db::companies::NewCompany;
-use talqo_server::db::job_offers::OfferFields;
+use talqo_server::db::job_offers::{OfferFields, page_sql, total_sql};
 use talqo_server::domain::api_key::NewApiKey;
 use talqo_server::domain::job_offer_query::JobOfferQuery;
 use tokio::sync::oneshot;
@@ -43,7 +43,7 @@ const QUERIES: &[&str] = &[
 ];
 
 /// The queries whose SQL plans are printed.
-const EXPLAINED: &[&str] = &["location=lyon", "location=saint"];
+const EXPLAINED: &[&str] = &["location=lyon", "location=saint", "published_after=2025-01-01&location=paris"];
 
 #[derive(Parser)]
 #[command(about = "Times GET /api/job_offers on a database of generated offers")]
@@ -255,43 +255,12 @@ async fn fetch_total(client: &reqwest::Client, url: &str, key: &str) -> anyhow::
     body["pagination"]["total"].as_i64().with_context(|| format!("{url}: no pagination.total in {body}"))
 }
 
-/// The count and page queries of `db::job_offers::list` for `raw_query`, with the same filters, order
-/// and bind parameters, under `EXPLAIN (ANALYZE, BUFFERS)`.
+/// The total and page queries of `db::job_offers::list` for `raw_query`, under `EXPLAIN (ANALYZE, BUFFERS)`.
 async fn print_plans(db: &PgPool, company_id: Uuid, raw_query: &str) -> anyhow::Result<()> {
     let query = JobOfferQuery::parse(Some(raw_query)).map_err(anyhow::Error::msg)?;
-
-    let mut count = QueryBuilder::new("EXPLAIN (ANALYZE, BUFFERS) SELECT count(*) FROM job_offers");
-    push_filters(&mut count, company_id, &query);
-    print_plan(db, &format!("count for ?{raw_query}"), count).await?;
-
-    let mut page = QueryBuilder::new(
-        "EXPLAIN (ANALYZE, BUFFERS) SELECT id, company_id, title, description, location, job_type, \
-         published_at, status, updated_at FROM job_offers",
-    );
-    push_filters(&mut page, company_id, &query);
-    page.push(" ORDER BY published_at DESC NULLS LAST, id LIMIT ")
-        .push_bind(query.per_page)
-        .push(" OFFSET ")
-        .push_bind(query.offset());
-    print_plan(db, &format!("page for ?{raw_query}"), page).await
-}
-
-/// The filters of `db::job_offers::list`, in the same order with the same bind parameters.
-fn push_filters(sql: &mut QueryBuilder<'_, Postgres>, company_id: Uuid, query: &JobOfferQuery) {
-    sql.push(" WHERE company_id = ").push_bind(company_id);
-    sql.push(" AND status = ").push_bind(query.status.clone());
-    if let Some(pattern) = query.location_pattern() {
-        sql.push(" AND location ILIKE ").push_bind(pattern);
-    }
-    if let Some(job_type) = &query.job_type {
-        sql.push(" AND job_type = ").push_bind(job_type.clone());
-    }
-    if let Some(after) = query.published_after {
-        sql.push(" AND published_at >= ").push_bind(after);
-    }
-    if let Some(before) = query.published_before {
-        sql.push(" AND published_at <= ").push_bind(before);
-    }
+    let explain = "EXPLAIN (ANALYZE, BUFFERS) ";
+    print_plan(db, &format!("total for ?{raw_query}"), total_sql(explain, company_id, &query)).await?;
+    print_plan(db, &format!("page for ?{raw_query}"), page_sql(explain, company_id, &query)).await
 }
 
 async fn print_plan(db: &PgPool, label: &str, mut sql: QueryBuilder<'_, Postgres>) -> anyhow::Result<()> {

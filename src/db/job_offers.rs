@@ -33,31 +33,24 @@ const COLUMNS: &str = "id, company_id, title, description, location, job_type, p
 
 /// One page of a company's offers and the total matching the filters.
 pub async fn list(db: &PgPool, company_id: Uuid, query: &JobOfferQuery) -> sqlx::Result<(Vec<JobOffer>, i64)> {
-    let total = count(db, company_id, query).await?;
-
+    let total: i64 = total_sql("", company_id, query).build_query_scalar().fetch_one(db).await?;
     if query.offset() >= total {
         return Ok((Vec::new(), total));
     }
-    let mut page = QueryBuilder::new(format!("SELECT {COLUMNS} FROM job_offers"));
-    push_filters(&mut page, company_id, query);
-    // CONTRACT §4: newest first, nulls last, then id, so pages neither overlap nor skip.
-    page.push(" ORDER BY published_at DESC NULLS LAST, id LIMIT ")
-        .push_bind(query.per_page)
-        .push(" OFFSET ")
-        .push_bind(query.offset());
-    let offers = page.build_query_as().fetch_all(db).await?;
+    let offers = page_sql("", company_id, query).build_query_as().fetch_all(db).await?;
     Ok((offers, total))
 }
 
-/// The listing's total. Without date bounds it is a sum over `job_offer_counts` (kept by triggers, see
-/// migration 3): a few rows per distinct location and job type instead of every matching offer.
-async fn count(db: &PgPool, company_id: Uuid, query: &JobOfferQuery) -> sqlx::Result<i64> {
+/// The listing's total, after `prefix` (empty, or `EXPLAIN …` for the benchmark). Without date bounds it is a
+/// sum over `job_offer_counts`, kept by triggers (migration 3): a few rows per distinct location and job type
+/// instead of every matching offer. With date bounds it counts the matching offers.
+pub fn total_sql<'a>(prefix: &str, company_id: Uuid, query: &JobOfferQuery) -> QueryBuilder<'a, Postgres> {
     if query.published_after.is_some() || query.published_before.is_some() {
-        let mut count = QueryBuilder::new("SELECT count(*) FROM job_offers");
+        let mut count = QueryBuilder::new(format!("{prefix}SELECT count(*) FROM job_offers"));
         push_filters(&mut count, company_id, query);
-        return count.build_query_scalar().fetch_one(db).await;
+        return count;
     }
-    let mut sum = QueryBuilder::new("SELECT COALESCE(sum(offers), 0)::bigint FROM job_offer_counts");
+    let mut sum = QueryBuilder::new(format!("{prefix}SELECT COALESCE(sum(offers), 0)::bigint FROM job_offer_counts"));
     sum.push(" WHERE company_id = ").push_bind(company_id);
     sum.push(" AND status = ").push_bind(query.status.clone());
     if let Some(pattern) = query.location_pattern() {
@@ -66,7 +59,19 @@ async fn count(db: &PgPool, company_id: Uuid, query: &JobOfferQuery) -> sqlx::Re
     if let Some(job_type) = &query.job_type {
         sum.push(" AND job_type = ").push_bind(job_type.clone());
     }
-    sum.build_query_scalar().fetch_one(db).await
+    sum
+}
+
+/// One page of the listing, after `prefix`.
+pub fn page_sql<'a>(prefix: &str, company_id: Uuid, query: &JobOfferQuery) -> QueryBuilder<'a, Postgres> {
+    let mut page = QueryBuilder::new(format!("{prefix}SELECT {COLUMNS} FROM job_offers"));
+    push_filters(&mut page, company_id, query);
+    // CONTRACT §4: newest first, nulls last, then id, so pages neither overlap nor skip.
+    page.push(" ORDER BY published_at DESC NULLS LAST, id LIMIT ")
+        .push_bind(query.per_page)
+        .push(" OFFSET ")
+        .push_bind(query.offset());
+    page
 }
 
 fn push_filters(sql: &mut QueryBuilder<'_, Postgres>, company_id: Uuid, query: &JobOfferQuery) {
