@@ -44,6 +44,8 @@ pub struct Settings {
     pub spool_dir: PathBuf,
     /// How often the background worker looks for due emails, re-scoring and deletions.
     pub worker_interval: Duration,
+    /// How long `api_logs` rows are kept; zero keeps them forever.
+    pub api_log_retention: Duration,
     pub log_format: LogFormat,
 }
 
@@ -141,6 +143,7 @@ impl Settings {
             extractor_exe: var("EXTRACTOR_EXE").map(PathBuf::from),
             spool_dir: var("SPOOL_DIR").map(PathBuf::from).unwrap_or_else(std::env::temp_dir),
             worker_interval: duration("WORKER_INTERVAL", "1s")?,
+            api_log_retention: duration("API_LOG_RETENTION", "90d")?,
             log_format,
         })
     }
@@ -170,6 +173,7 @@ impl fmt::Debug for Settings {
             .field("extractor_exe", &self.extractor_exe)
             .field("spool_dir", &self.spool_dir)
             .field("worker_interval", &self.worker_interval)
+            .field("api_log_retention", &self.api_log_retention)
             .field("log_format", &self.log_format)
             .finish()
     }
@@ -268,6 +272,7 @@ mod tests {
         assert_eq!(settings.mail_url, "file://./data/mail");
         assert_eq!(settings.scorer, ScorerKind::Builtin);
         assert_eq!(settings.rejection_email_delay, Duration::from_secs(86_400));
+        assert_eq!(settings.api_log_retention, Duration::from_secs(90 * 86_400));
     }
 
     #[test]

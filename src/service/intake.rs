@@ -30,6 +30,7 @@ use crate::db::job_applications::{ApplicationReceipt, NewApplication, ScoringRec
 use crate::db::job_offers::JobOffer;
 use crate::domain::candidate::{CandidateEmail, CandidateIdentity};
 use crate::mail::{EmailContext, EmailKind, Locale, render_email};
+use crate::observability::{self, PipelineStage as Stage, time_stage};
 use crate::scoring::{OfferForScoring, Score, Scorer};
 
 /// How long a claim protects a submission in progress; longer than extraction, scoring with retries and
@@ -194,26 +195,32 @@ impl Intake {
         let object_key = self.new_object_key(offer.company_id, submission.cv.format);
 
         let (uploaded, extracted) = tokio::join!(
-            self.storage.put_file(&object_key, &submission.cv.file, submission.cv.format.content_type()),
-            self.extractor.extract(&submission.cv.file, submission.cv.format),
+            time_stage(
+                Stage::Upload,
+                self.storage.put_file(&object_key, &submission.cv.file, submission.cv.format.content_type())
+            ),
+            time_stage(Stage::Extraction, self.extractor.extract(&submission.cv.file, submission.cv.format)),
         );
         uploaded.map_err(IntakeError::Upload)?;
 
         let cv_text = match extracted {
             Ok(text) => Some(text),
             Err(error) => {
+                observability::extraction_failed(&error);
                 tracing::info!(%error, "CV text could not be extracted; the application is accepted unscored");
                 None
             }
         };
         let scoring = match &cv_text {
-            Some(text) => Some(self.scorer.score(&offer_for_scoring(offer), text).await),
+            Some(text) => Some(time_stage(Stage::Scoring, self.scorer.score(&offer_for_scoring(offer), text)).await),
             None => None,
         };
 
-        let written = self
-            .write_new_application(submission, identity, token, &company, &object_key, cv_text.as_deref(), scoring)
-            .await;
+        let written = time_stage(
+            Stage::Persist,
+            self.write_new_application(submission, identity, token, &company, &object_key, cv_text.as_deref(), scoring),
+        )
+        .await;
         match written {
             Ok((outcome, replaced)) => {
                 self.delete_object(replaced).await;
@@ -246,11 +253,13 @@ impl Intake {
                 first_impression_text: &score.first_impression_text,
             },
             Some(Err(error)) if error.is_retriable() => {
+                observability::scoring_failed(error);
                 tracing::warn!(%error, "scoring failed; the worker will score the application later");
                 scoring_error = error.to_string();
                 ScoringRecord::Pending { error: &scoring_error, retry_at: Utc::now() + FIRST_RESCORING_DELAY }
             }
             Some(Err(error)) => {
+                observability::scoring_failed(error);
                 scoring_error = error.to_string();
                 ScoringRecord::Unscorable { reason: &scoring_error }
             }
