@@ -66,7 +66,7 @@ enum Command {
         /// Ask /readyz instead: the server is up and its database answers.
         #[arg(long)]
         ready: bool,
-        /// The server's base URL [default: http://LISTEN_ADDR, an unspecified address asked on loopback].
+        /// The server's base URL (default: http://LISTEN_ADDR, asked on loopback when unspecified).
         #[arg(long)]
         url: Option<String>,
         /// Give up after this many seconds.
@@ -634,7 +634,22 @@ fn slugify(name: &str) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::slugify;
+    use super::{ENVIRONMENT, slugify};
+    use crate::config::Settings;
+
+    #[test]
+    fn the_defaults_help_shows_are_the_ones_the_settings_use() {
+        let defaults = format!("{:?}", Settings::from_lookup(|_| None).unwrap());
+        for variable in ENVIRONMENT.iter().filter(|v| !v.default.starts_with('(')) {
+            let set = Settings::from_lookup(|name| (name == variable.name).then(|| variable.default.to_owned()))
+                .unwrap_or_else(|e| panic!("{}: {e:#}", variable.name));
+            assert_eq!(format!("{set:?}"), defaults, "{} is not {:?} by default", variable.name, variable.default);
+        }
+        // The comparison sees a wrong default.
+        let other =
+            Settings::from_lookup(|name| (name == "DATABASE_MAX_CONNECTIONS").then(|| "21".to_owned())).unwrap();
+        assert_ne!(format!("{other:?}"), defaults);
+    }
 
     #[test]
     fn slugs_are_ascii_lowercase_with_dashes() {

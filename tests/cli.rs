@@ -313,17 +313,29 @@ fn help_lists_every_environment_variable_with_its_default() {
     assert!(short.contains("API_LOG_RETENTION"), "-h lists them too");
 }
 
-/// The entries of one `-h` page: (section, line) for every line under `Commands:`, `Arguments:`, `Options:`.
-fn help_entries(help: &str) -> Vec<(String, String)> {
+/// The entries of one `-h` page under `Commands:`, `Arguments:` and `Options:`: (section, name, description).
+/// Clap writes `  --name <NAME>  What it is`, or, when one line would be too long, the description indented
+/// on the next line.
+fn help_entries(help: &str) -> Vec<(String, String, String)> {
     let mut section = None;
-    let mut entries = Vec::new();
+    let mut entries: Vec<(String, String, String)> = Vec::new();
+    let mut entry_indent = 0;
     for line in help.lines() {
         if !line.starts_with(' ') {
             section = ["Commands:", "Arguments:", "Options:"].contains(&line.trim()).then(|| line.trim().to_owned());
             continue;
         }
-        if let Some(section) = &section {
-            entries.push((section.clone(), line.to_owned()));
+        let Some(section) = &section else { continue };
+        let indent = line.len() - line.trim_start().len();
+        match entries.last_mut() {
+            Some(last) if indent > entry_indent && last.2.is_empty() => last.2 = line.trim().to_owned(),
+            _ => {
+                entry_indent = indent;
+                let mut parts = line.trim().splitn(2, "  ");
+                let name = parts.next().unwrap_or_default().to_owned();
+                let description = parts.next().unwrap_or_default().trim().to_owned();
+                entries.push((section.clone(), name, description));
+            }
         }
     }
     entries
@@ -341,13 +353,11 @@ fn every_command_and_flag_has_a_line_of_help() {
         assert!(output.status.success(), "{args:?}");
         let help = String::from_utf8(output.stdout).unwrap();
         assert!(!help.starts_with("Usage:"), "{path:?} has no description:\n{help}");
-        for (section, line) in help_entries(&help) {
-            // `  --name <NAME>  What it is`: a description is what follows two spaces after the flag.
-            let parts: Vec<&str> = line.trim().split("  ").filter(|p| !p.trim().is_empty()).collect();
-            assert!(parts.len() >= 2, "{path:?}: `{}` has no description", line.trim());
-            if section == "Commands:" && parts[0] != "help" {
+        for (section, name, description) in help_entries(&help) {
+            assert!(!description.is_empty(), "{path:?}: `{name}` has no description:\n{help}");
+            if section == "Commands:" && name != "help" {
                 let mut sub = path.clone();
-                sub.push(parts[0].to_owned());
+                sub.push(name);
                 pending.push(sub);
             }
         }
