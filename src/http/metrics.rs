@@ -59,7 +59,7 @@ pub async fn observe_request(State(state): State<AppState>, request: Request, ne
         route,
         path,
         status,
-        latency_ms = elapsed.as_secs_f64() * 1000.0,
+        latency_ms = (elapsed.as_secs_f64() * 1_000_000.0).round() / 1000.0,
         request_id,
         client_ip,
         "request"
