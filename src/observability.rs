@@ -95,7 +95,7 @@ fn describe() {
     describe_gauge!(EMAIL_OUTBOX_DUE, "Emails due now and not sent yet");
     describe_gauge!(EMAIL_OUTBOX_SCHEDULED, "Emails waiting for their send time (delayed rejections)");
     describe_gauge!(EMAIL_OUTBOX_RETRYING, "Unsent emails that have failed at least once");
-    describe_counter!(RATE_LIMIT_REFUSALS, "Requests refused with 429 by the per-IP rate limit");
+    describe_counter!(RATE_LIMIT_REFUSALS, "Requests refused with 429 by a rate limit, by limit");
     describe_counter!(API_LOG_ROWS_DELETED, "api_logs rows deleted by API_LOG_RETENTION");
     describe_gauge!(DB_POOL_CONNECTIONS, "PostgreSQL pool connections, by state (idle, in_use)");
     describe_gauge!(DB_POOL_MAX_CONNECTIONS, "DATABASE_MAX_CONNECTIONS");
@@ -153,8 +153,18 @@ pub fn email_delivery_failed() {
     counter!(EMAIL_DELIVERY_FAILURES).increment(1);
 }
 
-pub fn rate_limit_refused() {
-    counter!(RATE_LIMIT_REFUSALS).increment(1);
+/// Which limit refused a request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RateLimit {
+    /// CONTRACT §3: requests per client IP per window.
+    PerIp,
+}
+
+pub fn rate_limit_refused(limit: RateLimit) {
+    let limit = match limit {
+        RateLimit::PerIp => "per_ip",
+    };
+    counter!(RATE_LIMIT_REFUSALS, "limit" => limit).increment(1);
 }
 
 pub fn api_log_rows_deleted(rows: u64) {
