@@ -47,6 +47,8 @@ pub struct Settings {
     /// CONTRACT §11 "Crashes": how often files left by dead requests are swept, and how long an upload may
     /// stay uncommitted before it counts as one.
     pub orphan_sweep_interval: Duration,
+    /// How long `api_logs` rows are kept; zero keeps them forever.
+    pub api_log_retention: Duration,
     pub log_format: LogFormat,
 }
 
@@ -145,6 +147,7 @@ impl Settings {
             spool_dir: var("SPOOL_DIR").map(PathBuf::from).unwrap_or_else(std::env::temp_dir),
             worker_interval: duration("WORKER_INTERVAL", "1s")?,
             orphan_sweep_interval: duration("ORPHAN_SWEEP_INTERVAL", "10m")?,
+            api_log_retention: duration("API_LOG_RETENTION", "90d")?,
             log_format,
         })
     }
@@ -175,6 +178,7 @@ impl fmt::Debug for Settings {
             .field("spool_dir", &self.spool_dir)
             .field("worker_interval", &self.worker_interval)
             .field("orphan_sweep_interval", &self.orphan_sweep_interval)
+            .field("api_log_retention", &self.api_log_retention)
             .field("log_format", &self.log_format)
             .finish()
     }
@@ -273,6 +277,7 @@ mod tests {
         assert_eq!(settings.mail_url, "file://./data/mail");
         assert_eq!(settings.scorer, ScorerKind::Builtin);
         assert_eq!(settings.rejection_email_delay, Duration::from_secs(86_400));
+        assert_eq!(settings.api_log_retention, Duration::from_secs(90 * 86_400));
     }
 
     #[test]

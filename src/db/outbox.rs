@@ -110,3 +110,26 @@ pub async fn release(pool: &PgPool, ids: &[Uuid]) -> sqlx::Result<()> {
         .await?;
     Ok(())
 }
+
+/// Unsent emails, for the `/metrics` gauges.
+#[derive(Debug, Clone, Copy, Default, sqlx::FromRow)]
+pub struct OutboxBacklog {
+    /// Due now (`send_after` passed).
+    pub due: i64,
+    /// Waiting for their `send_after` (delayed rejections).
+    pub scheduled: i64,
+    /// Failed at least once and still to be sent.
+    pub retrying: i64,
+}
+
+/// Served by the partial index `email_outbox_due_idx`: only unsent rows are read.
+pub async fn backlog(pool: &PgPool) -> sqlx::Result<OutboxBacklog> {
+    sqlx::query_as(
+        "SELECT count(*) FILTER (WHERE send_after <= now()) AS due, \
+                count(*) FILTER (WHERE send_after > now()) AS scheduled, \
+                count(*) FILTER (WHERE attempts > 0) AS retrying \
+         FROM email_outbox WHERE sent_at IS NULL",
+    )
+    .fetch_one(pool)
+    .await
+}

@@ -80,6 +80,7 @@ async fn deliver_one(pool: &PgPool, mailer: &Mailer, email: &ClaimedEmail) -> Re
             Ok(true)
         }
         Err(error) => {
+            crate::observability::email_delivery_failed();
             let failed_attempts = email.attempts.saturating_add(1);
             let retry_after = retry_delay(failed_attempts);
             tracing::warn!(

@@ -66,6 +66,7 @@ impl Worker {
             match self.scorer.score(&offer, &pending.cv_text).await {
                 Ok(score) => self.record_score(&pending, score).await?,
                 Err(error) => {
+                    crate::observability::scoring_failed(&error);
                     let delay = backoff(FIRST_RESCORING_DELAY, pending.scoring_attempts);
                     tracing::warn!(application_id = %pending.id, %error, retry_in_s = delay.as_secs(), "scoring failed again");
                     db::job_applications::record_scoring_failure(

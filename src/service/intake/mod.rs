@@ -39,6 +39,7 @@ use crate::db;
 use crate::db::job_applications::ApplicationReceipt;
 use crate::db::job_queue::{JobQueue, Lease, LeaseKeeper, RetryPolicy};
 use crate::db::submissions::{SubmissionFile, SubmissionWrite};
+use crate::observability::{PipelineStage as Stage, time_stage};
 use crate::scoring::{OfferForScoring, Scorer};
 use crate::spool::SpoolFile;
 pub use checks::{ApplicationFields, CheckResult, CheckedApplication, Field, ReceivedFile, Refusal, TextValue};
@@ -240,11 +241,9 @@ impl Intake {
         for key in &keys {
             db::storage_uploads::begin(&self.db, key).await?;
         }
-        let uploads = submission
-            .files
-            .iter()
-            .zip(&keys)
-            .map(|(file, key)| self.storage.put_file(key, file.spooled.path(), &file.detected_content_type));
+        let uploads = submission.files.iter().zip(&keys).map(|(file, key)| {
+            time_stage(Stage::Upload, self.storage.put_file(key, file.spooled.path(), &file.detected_content_type))
+        });
         // A failed upload leaves its announced keys to the orphan sweep: nothing is created.
         for uploaded in futures_util::future::join_all(uploads).await {
             uploaded.map_err(IntakeError::Upload)?;

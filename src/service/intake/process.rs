@@ -24,6 +24,7 @@ use crate::db::job_queue::Lease;
 use crate::db::submissions::{AcceptedSubmission, SubmissionFile};
 use crate::domain::candidate::{CandidateEmail, CandidateIdentity};
 use crate::mail::{EmailContext, EmailKind, Locale, render_email};
+use crate::observability::{self, PipelineStage as Stage, time_stage};
 use crate::scoring::ScoringError;
 use crate::spool::SpoolFile;
 
@@ -142,22 +143,27 @@ async fn process_in(
                 submission.cover_letter.clone()
             };
             let scoring = match &cv_text {
-                Some(text) => Some(intake.scorer.score(&offer_for_scoring(&offer), text).await),
+                Some(text) => {
+                    Some(time_stage(Stage::Scoring, intake.scorer.score(&offer_for_scoring(&offer), text)).await)
+                }
                 None => None,
             };
             let saved = db::candidates::save(&mut *tx, &candidate_write).await?;
-            let receipt = write_application(
-                intake,
-                &mut *tx,
-                NewApplicationParts {
-                    company: &company,
-                    offer: &offer,
-                    candidate_id: saved.id,
-                    submission,
-                    cover_letter: &cover_letter,
-                    cv_text: cv_text.as_deref(),
-                    scoring,
-                },
+            let receipt = time_stage(
+                Stage::Persist,
+                write_application(
+                    intake,
+                    &mut *tx,
+                    NewApplicationParts {
+                        company: &company,
+                        offer: &offer,
+                        candidate_id: saved.id,
+                        submission,
+                        cover_letter: &cover_letter,
+                        cv_text: cv_text.as_deref(),
+                        scoring,
+                    },
+                ),
             )
             .await?;
             (Outcome::Created(receipt.clone()), receipt, saved.replaced_cv_object_key)
@@ -237,11 +243,13 @@ async fn write_application(
             first_impression_text: &score.first_impression_text,
         },
         Some(Err(error)) if error.is_retriable() => {
+            observability::scoring_failed(error);
             tracing::warn!(%error, "scoring failed; the worker will score the application later");
             scoring_error = error.to_string();
             ScoringRecord::Pending { error: &scoring_error, retry_at: Utc::now() + FIRST_RESCORING_DELAY }
         }
         Some(Err(error)) => {
+            observability::scoring_failed(error);
             scoring_error = error.to_string();
             ScoringRecord::Unscorable { reason: &scoring_error }
         }
@@ -336,9 +344,10 @@ async fn extract(
         Ok(copy) => copy,
         Err(reason) => return Ok(Err(reason)),
     };
-    Ok(Ok(match intake.extractor.extract(copy.path(), format).await {
+    Ok(Ok(match time_stage(Stage::Extraction, intake.extractor.extract(copy.path(), format)).await {
         Ok(text) => Some(text),
         Err(error) => {
+            observability::extraction_failed(&error);
             tracing::info!(%error, "CV text could not be extracted; the application is accepted unscored");
             None
         }
