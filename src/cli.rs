@@ -46,6 +46,9 @@ enum Command {
     /// Create, change and import job offers.
     #[command(subcommand)]
     Offer(OfferCommand),
+    /// Inspect the email outbox.
+    #[command(subcommand)]
+    Outbox(OutboxCommand),
     /// Print the text the server extracts from a CV file: {"format","chars","text"}.
     CvText { path: PathBuf },
     /// Seed a demo company, key and offers (once), print how to call the API, then serve.
@@ -117,6 +120,13 @@ enum OfferCommand {
         #[arg(long)]
         file: PathBuf,
     },
+}
+
+#[derive(Subcommand)]
+enum OutboxCommand {
+    /// List the emails given up on after MAIL_MAX_ATTEMPTS failed tries: a JSON array of
+    /// {id, application_id, kind, recipient, attempts, last_error, failed_at}, most recent first.
+    Failed,
 }
 
 #[derive(Args)]
@@ -230,6 +240,7 @@ async fn run(command: Command, settings: Settings) -> anyhow::Result<Option<serd
         Command::Company(command) => company(&db, command).await?,
         Command::ApiKey(command) => api_key(&db, command).await?,
         Command::Offer(command) => offer(&db, command).await?,
+        Command::Outbox(OutboxCommand::Failed) => serde_json::to_value(db::outbox::list_failed(&db).await?)?,
         Command::Demo => {
             let seeded = demo::seed(&db).await?;
             let sample_cv = std::env::current_dir()?.join("data").join("demo-cv.pdf");

@@ -8,6 +8,7 @@ pub mod candidates;
 pub mod companies;
 pub mod job_applications;
 pub mod job_offers;
+pub mod job_queue;
 pub mod outbox;
 pub mod storage_deletions;
 

@@ -12,12 +12,13 @@ use super::{MailError, RenderedEmail};
 /// CONTRACT §6: where emails go when `MAIL_URL` is unset.
 pub const DEFAULT_MAIL_URL: &str = "file://./data/mail";
 
-/// Bound on connecting to the SMTP server and on each of its replies, so an unresponsive server
-/// delays one pass by seconds, not minutes (lettre's default is 60 s per command).
-const SMTP_TIMEOUT: Duration = Duration::from_secs(5);
+/// Bound on connecting to the SMTP server and on each of its replies when `MAIL_SMTP_TIMEOUT` is not set:
+/// RFC 5321 §4.5.3.2 lets a server take up to 10 minutes to answer the end of DATA. Giving up sooner on a
+/// slow server that then accepts the message would send it twice (CONTRACT §11 "Email").
+pub const DEFAULT_SMTP_TIMEOUT: Duration = Duration::from_secs(600);
 
-/// Bound on one whole send, whatever the transport; well inside the delivery lease.
-pub(crate) const SEND_TIMEOUT: Duration = Duration::from_secs(30);
+/// One whole send is bounded by this many SMTP timeouts: a handful of commands, each within its own bound.
+const SMTP_TIMEOUTS_PER_SEND: u32 = 3;
 
 /// Sends emails from `MAIL_FROM` through the transport `MAIL_URL` names. Cheap to clone: SMTP
 /// connections are pooled and shared by the clones.
@@ -26,6 +27,8 @@ pub struct Mailer {
     transport: MailTransport,
     from: Mailbox,
     description: String,
+    /// Bound on one whole send, whatever the transport.
+    send_timeout: Duration,
 }
 
 #[derive(Clone)]
@@ -48,6 +51,11 @@ impl std::fmt::Debug for Mailer {
 /// (plain, or `?tls=required` / `?tls=opportunistic` for STARTTLS) or `smtps://…` (TLS from the start).
 /// Connects to nothing yet: an SMTP server that is down delays mail, it does not stop the server.
 pub fn mailer_from_url(mail_url: &str, from: &str) -> Result<Mailer, MailError> {
+    mailer_with_smtp_timeout(mail_url, from, DEFAULT_SMTP_TIMEOUT)
+}
+
+/// [`mailer_from_url`] with `smtp_timeout` (`MAIL_SMTP_TIMEOUT`) bounding the connection and each SMTP reply.
+pub fn mailer_with_smtp_timeout(mail_url: &str, from: &str, smtp_timeout: Duration) -> Result<Mailer, MailError> {
     let from: Mailbox = from
         .trim()
         .parse()
@@ -65,11 +73,12 @@ pub fn mailer_from_url(mail_url: &str, from: &str) -> Result<Mailer, MailError> 
         // lettre's own URL reading covers credentials (percent-decoded), ports and `?tls=`.
         let transport = AsyncSmtpTransport::<Tokio1Executor>::from_url(mail_url)
             .map_err(|error| MailError::InvalidUrl(error.to_string()))?
-            .timeout(Some(SMTP_TIMEOUT))
+            .timeout(Some(smtp_timeout))
             .build();
         (MailTransport::Smtp(transport), description)
     };
-    Ok(Mailer { transport, from, description })
+    let send_timeout = smtp_timeout.saturating_mul(SMTP_TIMEOUTS_PER_SEND);
+    Ok(Mailer { transport, from, description, send_timeout })
 }
 
 /// The SMTP URL without its credentials, after checking it is one.
@@ -98,13 +107,18 @@ impl Mailer {
         &self.description
     }
 
+    /// The longest one [`Mailer::send`] may take; a delivery lease is kept at least this long.
+    pub fn send_timeout(&self) -> Duration {
+        self.send_timeout
+    }
+
     /// Sends `email` to `recipient` as a text + HTML message whose `Message-ID` is made from
     /// `outbox_id`, so a copy sent again after a lost acknowledgement is recognisable as the same email.
     pub async fn send(&self, outbox_id: Uuid, recipient: &str, email: &RenderedEmail) -> Result<(), MailError> {
         let message = self.build_message(outbox_id, recipient, email)?;
-        match tokio::time::timeout(SEND_TIMEOUT, self.send_message(message)).await {
+        match tokio::time::timeout(self.send_timeout, self.send_message(message)).await {
             Ok(result) => result,
-            Err(_elapsed) => Err(MailError::SendTimeout(SEND_TIMEOUT)),
+            Err(_elapsed) => Err(MailError::SendTimeout(self.send_timeout)),
         }
     }
 
