@@ -1,6 +1,6 @@
 """A real SMTP server on loopback for the mail tests: every message it accepts becomes one file.
 
-Usage: python3 smtp_sink.py OUTPUT_DIR [PORT] [--data-delay SECONDS] [--hold-data]
+Usage: python3 smtp_sink.py OUTPUT_DIR [PORT] [--data-delay SECONDS] [--hold-data] [--refuse-rcpt TEXT]
 
 Listens on 127.0.0.1:PORT (0, the default, picks a free port), prints the port on stdout once it
 accepts connections, and writes each message to OUTPUT_DIR/<n>.eml with the envelope recipients in a
@@ -10,7 +10,8 @@ its standard input closes.
 A slow or stuck server, for the delivery tests:
 - `--data-delay SECONDS` waits that long before answering the end of DATA;
 - `--hold-data` prints `held <n>` on stdout when the end of DATA of the n-th message arrived, then waits for
-  a line `release` on stdin before accepting it.
+  a line `release` on stdin before accepting it;
+- `--refuse-rcpt TEXT` refuses for good (`550`) every recipient containing TEXT.
 
 Needs aiosmtpd (`pip install aiosmtpd`, or Debian's python3-aiosmtpd).
 """
@@ -25,12 +26,19 @@ from aiosmtpd.smtp import SMTP
 
 
 class WriteToDirectory:
-    def __init__(self, directory, data_delay, releases):
+    def __init__(self, directory, data_delay, releases, refuse_rcpt):
         self.directory = directory
+        self.refuse_rcpt = refuse_rcpt
         self.data_delay = data_delay
         # None unless --hold-data: one item per `release` line.
         self.releases = releases
         self.count = 0
+
+    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
+        if self.refuse_rcpt and self.refuse_rcpt in address:
+            return "550 5.1.1 No such mailbox here"
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
 
     async def handle_DATA(self, server, session, envelope):
         self.count += 1
@@ -66,11 +74,12 @@ async def main():
     parser.add_argument("port", nargs="?", type=int, default=0)
     parser.add_argument("--data-delay", type=float, default=0.0)
     parser.add_argument("--hold-data", action="store_true")
+    parser.add_argument("--refuse-rcpt", default=None)
     args = parser.parse_args()
     os.makedirs(args.directory, exist_ok=True)
     loop = asyncio.get_running_loop()
     releases = asyncio.Queue() if args.hold_data else None
-    handler = WriteToDirectory(args.directory, args.data_delay, releases)
+    handler = WriteToDirectory(args.directory, args.data_delay, releases, args.refuse_rcpt)
     server = await loop.create_server(
         lambda: SMTP(handler, decode_data=False, enable_SMTPUTF8=True, hostname="sink.localhost"),
         "127.0.0.1",
