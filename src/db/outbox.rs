@@ -87,6 +87,14 @@ pub async fn mark_sent(pool: &PgPool, held: &Lease<Uuid>) -> sqlx::Result<bool> 
     Ok(true)
 }
 
+/// Which of `ids` are recorded sent.
+pub async fn sent_among(db: impl PgExecutor<'_>, ids: &[Uuid]) -> sqlx::Result<Vec<Uuid>> {
+    sqlx::query_scalar("SELECT id FROM email_outbox WHERE id = ANY($1) AND sent_at IS NOT NULL")
+        .bind(ids)
+        .fetch_all(db)
+        .await
+}
+
 /// An email the outbox gave up on (CONTRACT §11 "Email": after `MAIL_MAX_ATTEMPTS` failed tries).
 #[derive(Debug, Clone, sqlx::FromRow, Serialize)]
 pub struct FailedEmail {

@@ -17,7 +17,7 @@ use sqlx::PgPool;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
-use super::{MailError, Mailer};
+use super::{MailError, Mailer, Sent};
 use crate::db::job_queue::{self, Lease, LeaseKeeper, Retry, RetryPolicy};
 use crate::db::outbox::{self, OutboxEmail};
 
@@ -123,11 +123,37 @@ async fn deliver_one(
     let keeper = LeaseKeeper::start(pool.clone(), outbox::QUEUE, lease.clone(), policy.lease);
     let outcome = mailer.send(email.id, &email.recipient, &email.rendered()).await;
     let result = match outcome {
-        Ok(()) => Ok(record_sent(pool, &lease, email, shutdown).await),
+        Ok(sent) => {
+            let recorded = record_sent(pool, &lease, email, shutdown).await;
+            if recorded {
+                publish(mailer, &sent, email.id).await;
+            }
+            Ok(recorded)
+        }
         Err(error) => record_failure(pool, policy, &lease, email, &error).await.map(|()| false),
     };
     drop(keeper);
     result
+}
+
+/// Publishes what the transport staged for an email recorded sent (see [`Sent::Staged`]).
+async fn publish(mailer: &Mailer, sent: &Sent, outbox_id: Uuid) {
+    if let Err(error) = mailer.publish(sent).await {
+        tracing::error!(%outbox_id, %error, "email recorded sent but its file could not be given its name");
+    }
+}
+
+/// Publishes the staged emails of a process that stopped after the outbox recorded them sent and before it
+/// published them. Staged emails not recorded sent are left: they are sent again, under the same name.
+async fn publish_recorded_staged(pool: &PgPool, mailer: &Mailer) -> Result<(), MailError> {
+    let staged = mailer.staged().await;
+    if staged.is_empty() {
+        return Ok(());
+    }
+    for outbox_id in outbox::sent_among(pool, &staged).await? {
+        publish(mailer, &Sent::Staged { outbox_id }, outbox_id).await;
+    }
+    Ok(())
 }
 
 /// Records that `email` left, retrying while the database does not answer: the server accepted it, so it
@@ -228,6 +254,9 @@ pub async fn run_delivery_loop_with(
     shutdown: CancellationToken,
 ) {
     tracing::info!(mailer = mailer.describe(), "mail delivery started");
+    if let Err(error) = publish_recorded_staged(&pool, &mailer).await {
+        tracing::error!(error = %error, "could not check the emails staged before a stop");
+    }
     while !shutdown.is_cancelled() {
         let pass_was_full = match deliver_due_with(&pool, &mailer, &policy, LOOP_BATCH, &shutdown).await {
             Ok(sent) => i64::try_from(sent).is_ok_and(|sent| sent >= LOOP_BATCH),

@@ -16,7 +16,7 @@ pub use delivery::{
 };
 pub use render::{EmailContext, render_email};
 pub use schedule::{schedule_email, schedule_rejection_email};
-pub use transport::{DEFAULT_MAIL_URL, DEFAULT_SMTP_TIMEOUT, Mailer, mailer_from_url, mailer_with_smtp_timeout};
+pub use transport::{DEFAULT_MAIL_URL, DEFAULT_SMTP_TIMEOUT, Mailer, Sent, mailer_from_url, mailer_with_smtp_timeout};
 
 /// The language of the emails, per company (`companies.locale`); French unless told otherwise.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]

@@ -4,7 +4,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use lettre::message::{Mailbox, MultiPart};
-use lettre::{Address, AsyncFileTransport, AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
+use lettre::{Address, AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 use uuid::Uuid;
 
 use super::{MailError, RenderedEmail};
@@ -33,8 +33,28 @@ pub struct Mailer {
 
 #[derive(Clone)]
 enum MailTransport {
-    File { directory: PathBuf, transport: AsyncFileTransport<Tokio1Executor> },
+    File { directory: PathBuf },
     Smtp(AsyncSmtpTransport<Tokio1Executor>),
+}
+
+/// What a successful [`Mailer::send`] did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Sent {
+    /// The SMTP server accepted the email.
+    Delivered,
+    /// The file transport wrote the email, complete, under a hidden name; [`Mailer::publish`] gives it its
+    /// `.eml` name once the outbox recorded it sent. So a `.eml` file in the mail directory is always whole,
+    /// and always an email the outbox knows it sent (a reader never sees one ahead of the database).
+    Staged { outbox_id: Uuid },
+}
+
+/// The hidden name of a staged email, and its published name.
+fn staged_name(outbox_id: Uuid) -> String {
+    format!(".{outbox_id}.eml.part")
+}
+
+fn published_name(outbox_id: Uuid) -> String {
+    format!("{outbox_id}.eml")
 }
 
 impl std::fmt::Debug for Mailer {
@@ -66,8 +86,7 @@ pub fn mailer_with_smtp_timeout(mail_url: &str, from: &str, smtp_timeout: Durati
         }
         let directory = PathBuf::from(directory);
         let description = format!("file://{}", directory.display());
-        let transport = AsyncFileTransport::<Tokio1Executor>::new(&directory);
-        (MailTransport::File { directory, transport }, description)
+        (MailTransport::File { directory }, description)
     } else {
         let description = describe_smtp_url(mail_url)?;
         // lettre's own URL reading covers credentials (percent-decoded), ports and `?tls=`.
@@ -114,28 +133,66 @@ impl Mailer {
 
     /// Sends `email` to `recipient` as a text + HTML message whose `Message-ID` is made from
     /// `outbox_id`, so a copy sent again after a lost acknowledgement is recognisable as the same email.
-    pub async fn send(&self, outbox_id: Uuid, recipient: &str, email: &RenderedEmail) -> Result<(), MailError> {
+    pub async fn send(&self, outbox_id: Uuid, recipient: &str, email: &RenderedEmail) -> Result<Sent, MailError> {
         let message = self.build_message(outbox_id, recipient, email)?;
-        match tokio::time::timeout(self.send_timeout, self.send_message(message)).await {
+        match tokio::time::timeout(self.send_timeout, self.send_message(outbox_id, message)).await {
             Ok(result) => result,
             Err(_elapsed) => Err(MailError::SendTimeout(self.send_timeout)),
         }
     }
 
-    async fn send_message(&self, message: Message) -> Result<(), MailError> {
+    async fn send_message(&self, outbox_id: Uuid, message: Message) -> Result<Sent, MailError> {
         match &self.transport {
-            MailTransport::File { directory, transport } => {
+            MailTransport::File { directory } => {
+                let file_error = |error: std::io::Error| MailError::Send(format!("{}: {error}", directory.display()));
                 // The directory may not exist yet on a fresh install (the default is relative).
-                tokio::fs::create_dir_all(directory)
+                tokio::fs::create_dir_all(directory).await.map_err(file_error)?;
+                tokio::fs::write(directory.join(staged_name(outbox_id)), message.formatted())
                     .await
-                    .map_err(|error| MailError::Send(format!("{}: {error}", directory.display())))?;
-                transport.send(message).await.map_err(|error| MailError::Send(error_chain(&error)))?;
+                    .map_err(file_error)?;
+                Ok(Sent::Staged { outbox_id })
             }
             MailTransport::Smtp(transport) => {
                 transport.send(message).await.map_err(|error| MailError::Send(error_chain(&error)))?;
+                Ok(Sent::Delivered)
             }
         }
-        Ok(())
+    }
+
+    /// Makes a sent email visible where its transport leaves it, once the outbox recorded it sent: renames a
+    /// staged file to `<outbox id>.eml` (nothing to do for SMTP). Done already (by another instance that
+    /// found it staged) counts as done.
+    pub async fn publish(&self, sent: &Sent) -> Result<(), MailError> {
+        let (MailTransport::File { directory }, Sent::Staged { outbox_id }) = (&self.transport, sent) else {
+            return Ok(());
+        };
+        let published = directory.join(published_name(*outbox_id));
+        match tokio::fs::rename(directory.join(staged_name(*outbox_id)), &published).await {
+            Ok(()) => Ok(()),
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound && published.exists() => Ok(()),
+            Err(error) => Err(MailError::Send(format!("{}: {error}", published.display()))),
+        }
+    }
+
+    /// The emails the file transport staged and did not publish (a process that stopped between the two):
+    /// their outbox ids. Those the outbox recorded sent are to be published; the others are sent again
+    /// later, which stages them anew under the same name.
+    pub async fn staged(&self) -> Vec<Uuid> {
+        let MailTransport::File { directory } = &self.transport else {
+            return Vec::new();
+        };
+        let Ok(mut entries) = tokio::fs::read_dir(directory).await else {
+            return Vec::new();
+        };
+        let mut staged = Vec::new();
+        while let Ok(Some(entry)) = entries.next_entry().await {
+            let name = entry.file_name();
+            let id = name.to_str().and_then(|name| name.strip_prefix('.')?.strip_suffix(".eml.part"));
+            if let Some(id) = id.and_then(|id| id.parse().ok()) {
+                staged.push(id);
+            }
+        }
+        staged
     }
 
     fn build_message(&self, outbox_id: Uuid, recipient: &str, email: &RenderedEmail) -> Result<Message, MailError> {
