@@ -58,6 +58,16 @@ impl DeliveryPolicy {
     }
 }
 
+/// How long a send in progress may still take once shutdown began (CONTRACT §11 "Shutdown" gives the
+/// process 25 s); past it the send is abandoned and the email given back, to be sent again by any instance.
+const SHUTDOWN_SEND_GRACE: Duration = Duration::from_secs(20);
+
+/// Resolves `grace` after `shutdown` was cancelled.
+async fn cancelled_then(shutdown: &CancellationToken, grace: Duration) {
+    shutdown.cancelled().await;
+    tokio::time::sleep(grace).await;
+}
+
 /// How long to wait between two tries to record a sent email while the database does not answer.
 const RECORD_RETRY_INTERVAL: Duration = Duration::from_secs(1);
 
@@ -77,8 +87,9 @@ pub async fn deliver_due(pool: &PgPool, mailer: &Mailer, batch: i64) -> Result<u
 
 /// One pass: takes up to `batch` due emails, sends each, and marks it sent or failed with a retry
 /// scheduled (or given up on). Returns how many were sent. An error is returned only when the outbox
-/// itself cannot be read or updated; a failed send is recorded on its row. `shutdown` only stops the
-/// retries of recording a sent email while the database is unreachable.
+/// itself cannot be read or updated; a failed send is recorded on its row. Once `shutdown` is cancelled no
+/// further email is sent, a send in progress gets [`SHUTDOWN_SEND_GRACE`], and the recording of a sent email
+/// is not retried any longer.
 #[tracing::instrument(name = "mail.deliver_due", skip_all, fields(batch = batch, mailer = mailer.describe()))]
 pub async fn deliver_due_with(
     pool: &PgPool,
@@ -95,10 +106,15 @@ pub async fn deliver_due_with(
     let mut emails: HashMap<Uuid, OutboxEmail> =
         outbox::find_many(pool, &ids).await?.into_iter().map(|email| (email.id, email)).collect();
     let mut sent = 0;
-    for lease in claimed {
+    for (position, lease) in claimed.iter().enumerate() {
+        if shutdown.is_cancelled() {
+            // Given back, so another instance sends them without waiting for the leases.
+            job_queue::release(pool, &outbox::QUEUE, &claimed[position..]).await?;
+            break;
+        }
         // Gone with its application meanwhile.
         let Some(email) = emails.remove(&lease.key) else { continue };
-        if deliver_one(pool, mailer, policy, lease, &email, shutdown).await? {
+        if deliver_one(pool, mailer, policy, lease.clone(), &email, shutdown).await? {
             sent += 1;
         }
     }
@@ -121,7 +137,19 @@ async fn deliver_one(
         return Ok(false);
     }
     let keeper = LeaseKeeper::start(pool.clone(), outbox::QUEUE, lease.clone(), policy.lease);
-    let outcome = mailer.send(email.id, &email.recipient, &email.rendered()).await;
+    let rendered = email.rendered();
+    let outcome = tokio::select! {
+        outcome = mailer.send(email.id, &email.recipient, &rendered) => outcome,
+        () = cancelled_then(shutdown, SHUTDOWN_SEND_GRACE) => {
+            drop(keeper);
+            tracing::warn!(
+                outbox_id = %email.id,
+                "shutting down while the mail server has not answered; the email is given back and may be sent again"
+            );
+            job_queue::release(pool, &outbox::QUEUE, std::slice::from_ref(&lease)).await?;
+            return Ok(false);
+        }
+    };
     let result = match outcome {
         Ok(sent) => {
             let recorded = record_sent(pool, &lease, email, shutdown).await;
@@ -245,7 +273,7 @@ pub async fn run_delivery_loop(pool: PgPool, mailer: Mailer, poll_interval: Dura
 }
 
 /// Delivers due emails until `shutdown` is cancelled: a pass every `poll_interval`, at once again
-/// when a pass found a full batch. A send in progress is never cut short by shutdown.
+/// when a pass found a full batch. At shutdown a send in progress gets [`SHUTDOWN_SEND_GRACE`] to be answered.
 pub async fn run_delivery_loop_with(
     pool: PgPool,
     mailer: Mailer,
