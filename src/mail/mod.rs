@@ -1,8 +1,10 @@
-//! Emails to candidates: what they say, how they leave (file or SMTP), and the outbox pass that sends them.
+//! Emails to candidates: what they say, how they leave (file or SMTP), how they are scheduled for an
+//! application, and the outbox pass that sends them.
 //!
 //! CONTRACT §6 "Email": confirmation and rejection emails are outbox rows written in the application's
-//! transaction ([`crate::db::outbox::enqueue`]) and delivered by the background worker
-//! ([`deliver_due`], [`run_delivery_loop`]) with retries and backoff, each sent once.
+//! transaction ([`schedule_email`], [`schedule_rejection_email`]) and delivered by the background worker
+//! ([`deliver_due`], [`run_delivery_loop`]) with retries and backoff, each sent once (§11 "Email").
+//! Layering: `mail` uses `db` (the outbox table); `db` knows only the email types of [`crate::domain::email`].
 
 mod delivery;
 mod render;
