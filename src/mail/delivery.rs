@@ -68,6 +68,10 @@ async fn cancelled_then(shutdown: &CancellationToken, grace: Duration) {
     tokio::time::sleep(grace).await;
 }
 
+/// The lease of an email taken in a batch until its own send begins: if the pass stops early (the database
+/// went away, a slow server), the emails it did not get to are free again soon, for any instance.
+const WAITING_LEASE: Duration = Duration::from_secs(60);
+
 /// How long to wait between two tries to record a sent email while the database does not answer.
 const RECORD_RETRY_INTERVAL: Duration = Duration::from_secs(1);
 
@@ -98,7 +102,9 @@ pub async fn deliver_due_with(
     batch: i64,
     shutdown: &CancellationToken,
 ) -> Result<usize, MailError> {
-    let claimed: Vec<Lease<Uuid>> = job_queue::claim(pool, &outbox::QUEUE, batch, policy.lease).await?;
+    // Emails waiting their turn in the batch hold a short lease; each gets the whole lease when its send begins.
+    let waiting_lease = policy.lease.min(WAITING_LEASE);
+    let claimed: Vec<Lease<Uuid>> = job_queue::claim(pool, &outbox::QUEUE, batch, waiting_lease).await?;
     if claimed.is_empty() {
         return Ok(0);
     }
