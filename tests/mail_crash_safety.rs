@@ -143,10 +143,10 @@ async fn an_email_accepted_while_postgres_is_away_is_recorded_when_it_is_back_an
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_smtp_server_slower_than_the_lease_gets_the_email_once_though_another_instance_waits() {
-    const LEASE: Duration = Duration::from_secs(2);
+    const LEASE: Duration = Duration::from_secs(3);
     let sink =
-        SmtpSink::start(SinkBehaviour { data_delay: Some(Duration::from_secs(7)), ..SinkBehaviour::default() }).await;
-    let settings = test_settings(&[("MAIL_URL", &sink.url()), ("MAIL_LEASE", "2s"), ("MAIL_SMTP_TIMEOUT", "60s")]);
+        SmtpSink::start(SinkBehaviour { data_delay: Some(Duration::from_secs(8)), ..SinkBehaviour::default() }).await;
+    let settings = test_settings(&[("MAIL_URL", &sink.url()), ("MAIL_LEASE", "3s"), ("MAIL_SMTP_TIMEOUT", "60s")]);
     let first = TestApp::spawn_with(settings.clone()).await;
     // A second instance on the same database, whose worker would take over any row whose lease ran out.
     let _second = TestApp::spawn_with(settings).await;
