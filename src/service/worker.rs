@@ -80,6 +80,10 @@ impl Worker {
         let leased: Vec<Lease<Uuid>> = job_queue::claim(&self.db, &RESCORING_QUEUE, RESCORING_BATCH, LEASE).await?;
         let count = leased.len();
         for lease in leased {
+            // Those later in the batch waited for the scorer: still ours, with a whole lease ahead?
+            if !job_queue::renew(&self.db, &RESCORING_QUEUE, &lease, LEASE).await? {
+                continue;
+            }
             let Some(pending) = db::job_applications::find_pending_scoring(&self.db, lease.key).await? else {
                 continue;
             };
