@@ -590,3 +590,41 @@ async fn an_eml_file_appears_only_once_its_email_is_recorded_sent() -> TestResul
     assert_eq!(emails[0].message_id, format!("<{}@talqo.localhost>", row.id));
     Ok(())
 }
+
+#[tokio::test]
+async fn an_email_recorded_sent_but_left_staged_by_a_stopped_process_is_published_at_the_next_start() -> TestResult {
+    let database = TestDatabase::create().await?;
+    let pool = &database.pool;
+    let mail_directory = tempfile::tempdir()?;
+    let mailer = file_mailer(mail_directory.path())?;
+    let sent = insert_application(pool, Locale::En, context("John", "Engineer", "Globex"), "john@example.org").await?;
+    let unsent =
+        insert_application(pool, Locale::Fr, context("Zoé", "Développeuse", "Acme"), "zoe@example.com").await?;
+    enqueue(pool, &sent, EmailKind::Confirmation, Utc::now()).await?;
+    // Not due for a day: the loop below must not send it, only leave its stale staged copy alone.
+    enqueue(pool, &unsent, EmailKind::Confirmation, Utc::now() + chrono::Duration::hours(24)).await?;
+    let sent_row = outbox_row(pool, sent.id).await?;
+    let unsent_row = outbox_row(pool, unsent.id).await?;
+    // A process wrote both, recorded only the first, and stopped before naming it.
+    sqlx::query("UPDATE email_outbox SET sent_at = now() WHERE id = $1").bind(sent_row.id).execute(pool).await?;
+    for id in [sent_row.id, unsent_row.id] {
+        std::fs::write(mail_directory.path().join(format!(".{id}.eml.part")), b"Subject: staged\r\n\r\nstaged\r\n")?;
+    }
+    assert!(eml_files(mail_directory.path())?.is_empty());
+
+    let shutdown = tokio_util::sync::CancellationToken::new();
+    let delivery = tokio::spawn(run_delivery_loop(pool.clone(), mailer, Duration::from_millis(50), shutdown.clone()));
+    tokio::time::timeout(Duration::from_secs(30), async {
+        while eml_files(mail_directory.path()).is_ok_and(|files| files.is_empty()) {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await?;
+    shutdown.cancel();
+    tokio::time::timeout(Duration::from_secs(30), delivery).await??;
+    let files = eml_files(mail_directory.path())?;
+    assert_eq!(files.len(), 1, "{files:?}");
+    assert!(files[0].ends_with(format!("{}.eml", sent_row.id)), "{files:?}");
+    assert!(mail_directory.path().join(format!(".{}.eml.part", unsent_row.id)).exists());
+    Ok(())
+}
