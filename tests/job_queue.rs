@@ -1,4 +1,4 @@
-//! The leased-job helper (`talqo_server::db::job_queue`) on a real PostgreSQL database: a queue table of the
+//! The leasing mechanism of every background queue (`talqo_server::db::job_queue`) on a real PostgreSQL database: a queue table of the
 //! column convention made by the test, workers claiming from it concurrently, leases taken over, fencing,
 //! backoff and giving up.
 //!
