@@ -1,6 +1,6 @@
-//! The leasing mechanism of every background queue (`talqo_server::db::job_queue`) on a real PostgreSQL database: a queue table of the
-//! column convention made by the test, workers claiming from it concurrently, leases taken over, fencing,
-//! backoff and giving up.
+//! The leasing mechanism of every background queue (`talqo_server::db::job_queue`) on a real PostgreSQL
+//! database: a queue table of the column convention made by the test, workers claiming from it concurrently,
+//! leases taken over, fencing, backoff and giving up.
 //!
 //! Needs PostgreSQL (`TALQO_TEST_POSTGRES_URL`, default `postgres://postgres@127.0.0.1:5432`).
 
