@@ -54,6 +54,9 @@ enum Command {
     /// Create, change and import job offers.
     #[command(subcommand)]
     Offer(OfferCommand),
+    /// Inspect the email outbox.
+    #[command(subcommand)]
+    Outbox(OutboxCommand),
     /// Print the text the server extracts from a CV file: {"format","chars","text"}.
     CvText {
         /// The PDF or DOCX file to read.
@@ -161,6 +164,13 @@ enum OfferCommand {
         #[arg(long)]
         file: PathBuf,
     },
+}
+
+#[derive(Subcommand)]
+enum OutboxCommand {
+    /// List the emails given up on after MAIL_MAX_ATTEMPTS failed tries: a JSON array of
+    /// {id, application_id, kind, recipient, attempts, last_error, failed_at}, most recent first.
+    Failed,
 }
 
 #[derive(Args)]
@@ -440,6 +450,7 @@ async fn run(command: Command, settings: Settings) -> anyhow::Result<Option<serd
         Command::Company(command) => company(&db, command).await?,
         Command::ApiKey(command) => api_key(&db, command).await?,
         Command::Offer(command) => offer(&db, command).await?,
+        Command::Outbox(OutboxCommand::Failed) => serde_json::to_value(db::outbox::list_failed(&db).await?)?,
     };
     db.close().await;
     Ok(Some(output))

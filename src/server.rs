@@ -16,7 +16,7 @@ use crate::cv_storage::{CvStorage, storage_from_url};
 use crate::db;
 use crate::http::rate_limit::RateLimiter;
 use crate::http::{self, AppState};
-use crate::mail::{Mailer, mailer_from_url};
+use crate::mail::{Mailer, mailer_with_smtp_timeout};
 use crate::observability;
 use crate::scoring::{BuiltinScorer, OpenAiScorer, OpenAiSettings, Scorer};
 
@@ -84,6 +84,7 @@ pub async fn run_with_pool(
         Worker {
             db: db.clone(),
             mailer: parts.mailer,
+            mail_delivery: settings.mail_delivery,
             scorer: parts.scorer,
             storage: parts.storage,
             rejection_email_delay: settings.rejection_email_delay,
@@ -145,7 +146,8 @@ impl Pipeline {
             ),
         };
         let storage = storage_from_url(&settings.storage_url).context("STORAGE_URL")?;
-        let mailer = mailer_from_url(&settings.mail_url, &settings.mail_from).context("MAIL_URL / MAIL_FROM")?;
+        let mailer = mailer_with_smtp_timeout(&settings.mail_url, &settings.mail_from, settings.mail_smtp_timeout)
+            .context("MAIL_URL / MAIL_FROM")?;
         tracing::info!(
             scorer = scorer.name(),
             storage = %storage.describe(),

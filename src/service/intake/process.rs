@@ -23,7 +23,7 @@ use crate::db::job_offers::JobOffer;
 use crate::db::job_queue::Lease;
 use crate::db::submissions::{AcceptedSubmission, SubmissionFile};
 use crate::domain::candidate::{CandidateEmail, CandidateIdentity};
-use crate::mail::{EmailContext, EmailKind, Locale, render_email};
+use crate::mail::EmailKind;
 use crate::observability::{self, PipelineStage as Stage, time_stage};
 use crate::scoring::ScoringError;
 use crate::spool::SpoolFile;
@@ -280,17 +280,7 @@ async fn write_application(
     } else {
         (EmailKind::Confirmation, Utc::now())
     };
-    let email = render_email(
-        kind,
-        Locale::parse(&parts.company.locale).unwrap_or_default(),
-        &EmailContext {
-            candidate_first_name: parts.submission.first_name.clone(),
-            candidate_last_name: parts.submission.last_name.clone(),
-            offer_title: parts.offer.title.clone(),
-            company_name: parts.company.name.clone(),
-        },
-    );
-    db::outbox::enqueue(&mut *tx, receipt.application_id, kind, &parts.submission.email, &email, send_after).await?;
+    crate::mail::schedule_email(&mut *tx, receipt.application_id, kind, send_after).await?;
     tracing::info!(application_id = %receipt.application_id, status = %receipt.status, "application created");
     Ok(receipt)
 }
