@@ -309,16 +309,13 @@ async fn local_copy<'a>(
     if let Some(spooled) = spooled {
         return Ok(Ok(LocalCopy::Spooled(spooled.spooled.path())));
     }
-    let bytes = match intake.storage.get(&file.object_key).await {
-        Ok(bytes) => bytes,
+    let (spooled, writer) = SpoolFile::create_in(intake.spool_dir()).context("creating a spool file")?;
+    let mut writer = tokio::fs::File::from_std(writer);
+    match intake.storage.download_to(&file.object_key, &mut writer).await {
+        Ok(()) => {}
         Err(StorageError::NotFound) => return Ok(Err(FILE_MISSING_MESSAGE)),
         Err(error) => return Err(anyhow::Error::new(error).context("downloading a submission's file").into()),
-    };
-    let (spooled, mut writer) = SpoolFile::create_in(intake.spool_dir()).context("creating a spool file")?;
-    tokio::task::spawn_blocking(move || std::io::Write::write_all(&mut writer, &bytes))
-        .await
-        .context("writing a spool file")?
-        .context("writing a spool file")?;
+    }
     Ok(Ok(LocalCopy::Downloaded(spooled)))
 }
 
