@@ -21,11 +21,29 @@ use crate::db::job_offers::OfferFields;
 use crate::domain::api_key::NewApiKey;
 use crate::service::{demo, offer_import};
 
+/// CONTRACT §11's settings, shown by `--help` (every setting is in `.env.example` and the README).
+const HOLDING_UP_SETTINGS: &str = "\
+Holding up under slow clients and outages (environment variables, defaults shown):
+  HEADER_READ_TIMEOUT=10s         request headers not complete in time: the connection is closed
+  BODY_IDLE_TIMEOUT=30s           a request body silent this long: 408, spooled upload removed
+  KEEP_ALIVE_TIMEOUT=60s          idle keep-alive connections are closed after this
+  MAX_CONNECTIONS=20000           connections served at once (fitted to the open-file limit)
+  SHUTDOWN_TIMEOUT=25s            after SIGTERM, time given to requests in flight before exit 0
+  CLIENT_IP_HEADER=x-forwarded-for  the one header believed from TRUSTED_PROXIES (x-real-ip, forwarded)
+  RATE_LIMIT_MAX_ADDRESSES=100000 addresses the in-memory rate limiter tracks per window
+  DATABASE_CONNECT_TIMEOUT=30s    how long start-up waits for PostgreSQL
+  DATABASE_ACQUIRE_TIMEOUT=1500ms how long a request waits for a database connection before 503";
+
 /// The hidden first argument that turns the binary into a CV extraction child (see [`crate::cv`]).
 pub const EXTRACTION_CHILD_ARG: &str = "__extract-cv";
 
 #[derive(Parser)]
-#[command(name = "talqo-server", version, about = "A Talqo-compatible career-site API server")]
+#[command(
+    name = "talqo-server",
+    version,
+    about = "A Talqo-compatible career-site API server",
+    after_help = HOLDING_UP_SETTINGS
+)]
 struct Cli {
     #[command(subcommand)]
     command: Option<Command>,
