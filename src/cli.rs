@@ -283,6 +283,26 @@ const ENVIRONMENT: &[EnvironmentVariable] = &[
         what: "sender of the emails to candidates",
     },
     EnvironmentVariable {
+        name: "MAIL_MAX_ATTEMPTS",
+        default: "10",
+        what: "failed tries after which an email ends failed (listed by `outbox failed`)",
+    },
+    EnvironmentVariable {
+        name: "MAIL_RETRY_DELAY",
+        default: "10s",
+        what: "wait after an email's first failed try, doubled after each further one",
+    },
+    EnvironmentVariable {
+        name: "MAIL_SMTP_TIMEOUT",
+        default: "10m",
+        what: "how long the SMTP server may take to answer a command (RFC 5321)",
+    },
+    EnvironmentVariable {
+        name: "MAIL_LEASE",
+        default: "35m",
+        what: "how long a worker holds an email it is sending before another may take it over",
+    },
+    EnvironmentVariable {
         name: "REJECTION_EMAIL_DELAY",
         default: "24h",
         what: "how long after an automatic rejection its email is sent",

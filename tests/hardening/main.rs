@@ -10,7 +10,6 @@ mod bad_characters;
 mod client_ip;
 mod http_layer_errors;
 mod outages;
-mod rate_limit_flood;
 mod raw_http;
 mod shutdown;
 mod slow_clients;

@@ -128,6 +128,8 @@ fn sigterm_with_a_slow_upload_in_flight_exits_0_within_shutdown_timeout() {
 
 fn spool_files(dir: &std::path::Path) -> usize {
     std::fs::read_dir(dir)
-        .map(|d| d.filter_map(Result::ok).filter(|e| e.file_name().to_string_lossy().starts_with("talqo-cv-")).count())
+        .map(|d| {
+            d.filter_map(Result::ok).filter(|e| e.file_name().to_string_lossy().starts_with("talqo-spool-")).count()
+        })
         .unwrap_or(0)
 }

@@ -1,13 +1,16 @@
 //! CONTRACT §11, rate-limit memory: a flood of distinct forwarded addresses in one window keeps the table
 //! bounded and never refuses a client that was not part of it while that client is under its limit.
 //! (The table's exact bound under 300,000 addresses is checked beside the limiter, in src/http/rate_limit.rs.)
+//! A test binary of its own: the process's memory is measured, so no other test may run beside it.
+
+mod common;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use futures_util::StreamExt;
 
-use crate::common::{TestApp, test_settings};
+use common::{TestApp, test_settings};
 
 /// Addresses in the flood (TALQO_FLOOD_ADDRESSES overrides: 300000 for the full-size run).
 fn flood_size() -> u32 {
