@@ -7,7 +7,8 @@ use std::time::{Duration, Instant};
 
 use futures_util::StreamExt;
 use talqo_server::cv::{
-    CvExtractor, CvFormat, CvRejection, CvTextError, ExtractionError, ExtractionLimits, detect_cv_format, extract_file,
+    CvExtractor, CvFormat, CvRejection, CvTextError, ExtractedText, ExtractionError, ExtractionLimits,
+    detect_cv_format, extract_file,
 };
 
 const MAX_CV_BYTES: u64 = 10 * 1024 * 1024;
@@ -45,7 +46,7 @@ fn extractor() -> CvExtractor {
 }
 
 async fn text_of(extractor: &CvExtractor, relative: &str) -> Result<String, CvTextError> {
-    extract_file(extractor, &corpus(relative), MAX_CV_BYTES).await.map(|(_, text)| text)
+    extract_file(extractor, &corpus(relative), MAX_CV_BYTES).await.map(|(_, extracted)| extracted.text)
 }
 
 #[tokio::test]
@@ -127,7 +128,7 @@ async fn an_image_only_pdf_has_no_text() {
 }
 
 /// A file of `corpus/bad`, what extraction answered, and how long it took.
-type HostileOutcome = (PathBuf, Result<(CvFormat, String), CvTextError>, Duration);
+type HostileOutcome = (PathBuf, Result<(CvFormat, ExtractedText), CvTextError>, Duration);
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_hostile_file_gets_an_answer_within_the_wall_clock_limit() {
