@@ -114,7 +114,7 @@ const ALLOCATION_FAILURE_MESSAGE: &str = "memory allocation of";
 /// How long a dead worker's exit status and last words are waited for.
 const REAP_TIMEOUT: Duration = Duration::from_secs(2);
 /// Extra time given to the worker past the OCR limit it enforces itself.
-const OCR_GRACE: Duration = Duration::from_secs(5);
+const OCR_GRACE: Duration = Duration::from_secs(2);
 
 /// One running worker process.
 struct Worker {

@@ -38,8 +38,8 @@ pub struct OcrPrograms {
     pub pdftoppm: PathBuf,
 }
 
-pub const DEFAULT_OCR_MAX_PAGES: u32 = 5;
-pub const DEFAULT_OCR_TIMEOUT: Duration = Duration::from_secs(60);
+pub const DEFAULT_OCR_MAX_PAGES: u32 = 3;
+pub const DEFAULT_OCR_TIMEOUT: Duration = Duration::from_secs(30);
 pub const DEFAULT_OCR_LANGUAGES: &str = "fra+eng";
 /// Resolution pages are rendered at for Tesseract (its documented sweet spot).
 const RENDER_DPI: &str = "300";

@@ -26,7 +26,7 @@ const BASELINE_TOLERANCE: f64 = 0.5;
 /// A glyph placed this far (in font sizes) before the start of the current line starts a new one.
 const BACKWARD_JUMP: f64 = 2.0;
 /// The advance assumed, in font sizes, for a glyph whose width the parser does not know.
-const UNKNOWN_WIDTH: f64 = 0.5;
+const UNKNOWN_WIDTH: f64 = 0.8;
 
 /// The text layer of a PDF, page by page.
 pub(crate) struct TextLayer {

@@ -215,16 +215,15 @@ fn pdf_job(path: &Path, settings: &JobSettings, notices: &mut impl Write) -> Res
             match ocr_pages(programs, languages, path, &wanted, deadline) {
                 Ok(texts) => {
                     for (page, text) in wanted.iter().zip(texts) {
-                        if usable_chars(&text) == 0 {
-                            continue;
-                        }
-                        // Whatever the text layer had is kept before what OCR read.
                         let slot = &mut pages[*page as usize - 1];
-                        if !slot.trim().is_empty() {
-                            slot.push('\n');
+                        if adds_words(slot, &text) {
+                            // Whatever the text layer had is kept before what OCR read.
+                            if !slot.trim().is_empty() {
+                                slot.push('\n');
+                            }
+                            slot.push_str(&text);
+                            source = TextSource::Ocr;
                         }
-                        slot.push_str(&text);
-                        source = TextSource::Ocr;
                     }
                 }
                 Err(reason) if pages.iter().all(|page| page.trim().is_empty()) => {
@@ -236,6 +235,28 @@ fn pdf_job(path: &Path, settings: &JobSettings, notices: &mut impl Write) -> Res
         }
     }
     Ok((split_ligatures(&pages.join("\n\n")), source))
+}
+
+/// Whether OCR read something the page's text layer does not already say: anything, when the
+/// layer is empty; otherwise at least 3 new words making at least a third of what OCR read (a
+/// short but real text layer, read again by OCR, is not doubled).
+fn adds_words(layer: &str, ocr: &str) -> bool {
+    let words = |text: &str| -> Vec<String> {
+        text.split(|c: char| !c.is_alphanumeric())
+            .filter(|word| word.chars().count() >= 2)
+            .map(str::to_lowercase)
+            .collect()
+    };
+    let read = words(ocr);
+    if read.is_empty() {
+        return false;
+    }
+    let known: std::collections::HashSet<String> = words(layer).into_iter().collect();
+    if known.is_empty() {
+        return true;
+    }
+    let new = read.iter().filter(|word| !known.contains(*word)).count();
+    new >= 3 && new * 3 >= read.len()
 }
 
 fn ocr_from_env() -> Option<(OcrPrograms, u32, Duration, String)> {
@@ -311,6 +332,14 @@ mod tests {
     #[test]
     fn this_process_has_a_cpu_time() {
         assert!(cpu_seconds_used().is_some());
+    }
+
+    #[test]
+    fn ocr_text_is_added_only_when_it_says_something_new() {
+        assert!(adds_words("", "Jane Doe"));
+        assert!(!adds_words("", " \n"));
+        assert!(!adds_words("Hello recruiter", "Hello recruiter"));
+        assert!(adds_words("Page 1", "Jane Doe, engineer in Paris since 2019"));
     }
 
     #[test]
