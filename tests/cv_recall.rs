@@ -60,9 +60,14 @@ const KNOWN_GAPS: &[(&str, f64, &str)] = &[
     ("pdfjs_Type3WordSpacing.pdf", 0.0, "pdf-extract gives no text for these Type 3 glyphs"),
     ("pdfjs_french_diacritics.pdf", 0.5, "letters spaced apart on the page, pdftotext joins them into one word"),
     ("pdfjs_mixedfonts.pdf", 0.85, "the CID fonts without a Unicode map decode to other characters"),
-    ("pdfjs_noembed-identity.pdf", 0.0, "non-embedded CJK font without a Unicode map"),
+    ("pdfjs_noembed-identity.pdf", 0.35, "non-embedded CJK font without a Unicode map (its Latin text is read)"),
     ("pdfjs_noembed-sjis.pdf", 0.0, "non-embedded CJK font, Shift-JIS CMap"),
     ("pdfjs_vertical.pdf", 0.0, "vertical CJK writing mode"),
+    (
+        "pypdf_GeoTopo-komprimiert-117pages.pdf",
+        0.94,
+        "TeX accents drawn as glyphs of their own (Ä as ¨ then A) and math",
+    ),
     ("tika_OverlappingText.pdf", 0.75, "overlapping strings: pdftotext merges them into 'timetime'"),
 ];
 

@@ -85,8 +85,8 @@ pub(crate) fn text_layer(document: &Document) -> TextLayer {
 /// Works around fonts `pdf-extract` refuses (it panics on them, losing the whole page): a
 /// composite font with a predefined CMap other than Identity is read as Identity (the codes of
 /// UTF-16 and most CJK CMaps are two bytes too), and a simple font with neither an encoding nor
-/// a Type 1 program to take one from gets the standard encoding, which the PDF specification
-/// gives as the default for non-symbolic fonts.
+/// a Type 1 program to take one from gets WinAnsiEncoding (the same letters and digits as the
+/// standard encoding the PDF specification defaults to, which `pdf-extract` does not know).
 pub(crate) fn patch_unsupported_fonts(document: &mut Document) {
     use pdf_extract::{Dictionary, Object};
     let descriptors_with_type1_program: std::collections::HashSet<(u32, u16)> = document
@@ -125,7 +125,7 @@ pub(crate) fn patch_unsupported_fonts(document: &mut Document) {
                 _ => true,
             };
             if !dict.has(b"Encoding") && !has_type1_program {
-                dict.set("Encoding", Object::Name(b"StandardEncoding".to_vec()));
+                dict.set("Encoding", Object::Name(b"WinAnsiEncoding".to_vec()));
             }
         }
     }
