@@ -172,3 +172,25 @@ async fn a_scanned_cv_sent_to_the_server_is_scored() {
     let text = stored.cv_text.unwrap_or_default();
     assert!(recall("Front-End Developer, Mountain View, Education, Skills", &text).0 == 1.0, "{text:?}");
 }
+
+#[test]
+fn cv_text_says_where_the_text_came_from() {
+    let (_dir, scanned) = scanned_cv();
+    let run = |path: &Path| -> serde_json::Value {
+        let output = Command::new(env!("CARGO_BIN_EXE_talqo-server"))
+            .arg("cv-text")
+            .arg(path)
+            .env("OCR_TIMEOUT", "120s")
+            .output()
+            .unwrap();
+        assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+        serde_json::from_slice(&output.stdout).unwrap()
+    };
+    let scan = run(&scanned);
+    let mut keys: Vec<&String> = scan.as_object().unwrap().keys().collect();
+    keys.sort();
+    assert_eq!(keys, ["chars", "format", "source", "text"]);
+    assert_eq!(scan["source"], "ocr");
+    assert_eq!(scan["format"], "pdf");
+    assert_eq!(run(&fixtures::corpus_file(ORIGINAL))["source"], "text_layer");
+}
