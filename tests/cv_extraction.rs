@@ -408,3 +408,24 @@ async fn corpus_docx_text_boxes_headers_footers_and_footnotes_are_read() {
     let (_, notes) = extract_file(&extractor, &corpus("docx/tika_footnotes.docx"), MAX_CV_BYTES).await.unwrap();
     assert!(notes.text.contains("snoskoy"), "{:?}", notes.text);
 }
+
+#[tokio::test]
+async fn a_worker_lost_to_a_bomb_or_a_limit_is_replaced_and_the_pool_keeps_reading() {
+    // One worker, replaced after every second CV: crashes, timeouts and retirements in a row.
+    let extractor = extractor_with(ExtractionLimits {
+        max_concurrent: 1,
+        max_jobs_per_worker: 2,
+        cpu_seconds: 2,
+        ..ExtractionLimits::default()
+    });
+    for _ in 0..3 {
+        let bomb = text_of(&extractor, "bad/synth_pdf_flate-bomb-1GiB-content.pdf").await;
+        assert!(matches!(bomb, Err(CvTextError::Extraction(ExtractionError::MemoryExhausted))), "{bomb:?}");
+        let text = text_of(&extractor, "cv/hrhelper_sample_resume.pdf").await.unwrap();
+        assert!(text.contains("ALEX JOHNSON"), "{text:?}");
+        let slow = extractor.extract(&corpus("bad/synth_pdf_100k-pages.pdf"), CvFormat::Pdf).await;
+        assert!(matches!(slow, Err(ExtractionError::TimedOut(_) | ExtractionError::Crashed(_))), "{slow:?}");
+        let text = text_of(&extractor, "cv/hrhelper_sample_resume.docx").await.unwrap();
+        assert!(text.contains("JANE SMITH"), "{text:?}");
+    }
+}
