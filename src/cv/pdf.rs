@@ -46,12 +46,49 @@ pub(crate) fn load(bytes: &[u8]) -> Result<Document, String> {
 }
 
 /// Reads the text layer of every page. A panic of the parser is caught per page: that page is
-/// empty and counted as failed, the others are kept.
+/// empty and counted as failed, the others are kept. A document of several pages is read by up to
+/// [`MAX_PAGE_THREADS`] threads, each taking a run of consecutive pages.
 pub(crate) fn text_layer(document: &Document) -> TextLayer {
+    let page_numbers: Vec<u32> = document.get_pages().into_keys().collect();
+    let cores = std::thread::available_parallelism().map_or(1, usize::from);
+    let threads = cores.min(MAX_PAGE_THREADS).min(page_numbers.len()).max(1);
+    if threads == 1 {
+        return pages_text(document, &page_numbers);
+    }
+    let chunk = page_numbers.len().div_ceil(threads);
+    let parts: Vec<TextLayer> = std::thread::scope(|scope| {
+        let handles: Vec<_> =
+            page_numbers.chunks(chunk).map(|pages| scope.spawn(move || pages_text(document, pages))).collect();
+        handles
+            .into_iter()
+            .zip(page_numbers.chunks(chunk))
+            .map(|(handle, pages)| {
+                // A panic is caught per page inside; a thread can only fail here if that failed.
+                handle.join().unwrap_or_else(|_| TextLayer {
+                    pages: vec![String::new(); pages.len()],
+                    error: Some("the pdf parser failed".to_owned()),
+                })
+            })
+            .collect()
+    });
+    let mut layer = TextLayer { pages: Vec::with_capacity(page_numbers.len()), error: None };
+    for part in parts {
+        layer.pages.extend(part.pages);
+        if layer.error.is_none() {
+            layer.error = part.error;
+        }
+    }
+    layer
+}
+
+/// Threads reading the pages of one PDF: a CV has a few pages, and the pool runs several workers.
+const MAX_PAGE_THREADS: usize = 2;
+
+/// The text of the given pages, in order, one string per page.
+fn pages_text(document: &Document, page_numbers: &[u32]) -> TextLayer {
     let mut collector = PageCollector::default();
     let mut error = None;
-    let page_numbers: Vec<u32> = document.get_pages().into_keys().collect();
-    for page_number in page_numbers {
+    for &page_number in page_numbers {
         let outcome = panic::catch_unwind(AssertUnwindSafe(|| {
             pdf_extract::output_doc_page(document, &mut collector, page_number)
         }));
