@@ -22,9 +22,6 @@ use crate::db::job_offers::OfferFields;
 use crate::domain::api_key::NewApiKey;
 use crate::service::{demo, offer_import};
 
-/// The hidden first argument that turns the binary into a CV extraction child (see [`crate::cv`]).
-pub const EXTRACTION_CHILD_ARG: &str = "__extract-cv";
-
 #[derive(Parser)]
 #[command(
     name = "talqo-server",
@@ -57,7 +54,7 @@ enum Command {
     /// Inspect the email outbox.
     #[command(subcommand)]
     Outbox(OutboxCommand),
-    /// Print the text the server extracts from a CV file: {"format","chars","text"}.
+    /// Print the text the server extracts from a CV file: {"format","chars","text","source"}.
     CvText {
         /// The PDF or DOCX file to read.
         path: PathBuf,
@@ -434,8 +431,8 @@ impl OfferArgs {
 
 pub fn main() -> ExitCode {
     let args: Vec<OsString> = std::env::args_os().collect();
-    if args.get(1).is_some_and(|a| a == EXTRACTION_CHILD_ARG) {
-        return crate::cv::run_extraction_child(&args[2..]);
+    if args.get(1).is_some_and(|a| a == crate::cv::EXTRACTION_WORKER_ARG) {
+        return crate::cv::run_extraction_worker(&args[2..]);
     }
     let help = environment_help();
     let matches = Cli::command().after_help(help.clone()).after_long_help(help).get_matches();
@@ -588,15 +585,23 @@ async fn healthcheck(
     Ok(json!({"healthy": true, "url": url, "status": status.as_u16()}))
 }
 
-/// The same detection and extraction as the server's, child process and limits included.
+/// The same detection and extraction as the server's, worker process, limits and OCR included.
+/// `source` says whether the text came from the document's text layer or from OCR.
 async fn cv_text(settings: &Settings, path: &std::path::Path) -> anyhow::Result<serde_json::Value> {
+    // One file: one worker, started for it, rather than a pre-started pool.
+    let limits = crate::cv::ExtractionLimits { prestarted_workers: 0, ..settings.extraction.clone() };
     let extractor = match &settings.extractor_exe {
-        Some(exe) => CvExtractor::new(exe.clone(), settings.extraction.clone()),
-        None => CvExtractor::for_current_exe(settings.extraction.clone())?,
+        Some(exe) => CvExtractor::new(exe.clone(), limits),
+        None => CvExtractor::for_current_exe(limits)?,
     };
-    let (format, text) =
+    let (format, extracted) =
         extract_file(&extractor, path, settings.max_cv_bytes).await.with_context(|| format!("{}", path.display()))?;
-    Ok(json!({"format": format.as_str(), "chars": text.chars().count(), "text": text}))
+    Ok(json!({
+        "format": format.as_str(),
+        "chars": extracted.text.chars().count(),
+        "text": extracted.text,
+        "source": extracted.source.as_str(),
+    }))
 }
 
 fn company_json(company: &Company) -> serde_json::Value {

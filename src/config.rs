@@ -12,7 +12,7 @@ use std::time::Duration;
 use anyhow::{Context, bail};
 use ipnet::IpNet;
 
-use crate::cv::ExtractionLimits;
+use crate::cv::{ExtractionLimits, OcrMode, OcrSettings};
 use crate::http::client_ip::ClientIpHeader;
 use crate::mail::DeliveryPolicy;
 
@@ -188,6 +188,13 @@ impl Settings {
             memory_bytes: parsed("EXTRACT_MEMORY_MB", &(defaults.memory_bytes >> 20).to_string())? << 20,
             cpu_seconds: parsed("EXTRACT_CPU_SECONDS", &defaults.cpu_seconds.to_string())?,
             wall_clock: duration("EXTRACT_TIMEOUT", &format!("{}s", defaults.wall_clock.as_secs()))?,
+            max_jobs_per_worker: u32::try_from(parsed(
+                "EXTRACT_WORKER_MAX_JOBS",
+                &defaults.max_jobs_per_worker.to_string(),
+            )?)
+            .context("EXTRACT_WORKER_MAX_JOBS is too large")?
+            .max(1),
+            ocr: ocr_settings(&or)?,
             ..defaults
         };
 
@@ -267,6 +274,23 @@ impl fmt::Debug for Settings {
             .field("shutdown_timeout", &self.shutdown_timeout)
             .finish()
     }
+}
+
+/// `OCR` (`auto`, `on`, `off`), `OCR_MAX_PAGES`, `OCR_TIMEOUT` and `OCR_LANGUAGES`.
+fn ocr_settings(or: &dyn Fn(&str, &str) -> String) -> anyhow::Result<OcrSettings> {
+    let mode = match or("OCR", "auto").trim().to_ascii_lowercase().as_str() {
+        "auto" => OcrMode::Auto,
+        "on" => OcrMode::On,
+        "off" => OcrMode::Off,
+        other => bail!("OCR must be auto, on or off, got {other:?}"),
+    };
+    let mut ocr = OcrSettings::for_mode(mode).map_err(anyhow::Error::msg)?;
+    let raw = or("OCR_MAX_PAGES", &ocr.max_pages.to_string());
+    ocr.max_pages = raw.trim().parse().with_context(|| format!("OCR_MAX_PAGES must be a whole number, got {raw:?}"))?;
+    let raw = or("OCR_TIMEOUT", &format!("{}s", ocr.timeout.as_secs()));
+    ocr.timeout = parse_duration(&raw).with_context(|| format!("OCR_TIMEOUT is not a duration: {raw:?}"))?;
+    ocr.languages = or("OCR_LANGUAGES", &ocr.languages);
+    Ok(ocr)
 }
 
 /// Hides the password of a URL such as `postgres://user:secret@host/db` → `postgres://user:[redacted]@host/db`.
@@ -381,6 +405,21 @@ mod tests {
         assert_eq!(real_ip.client_ip_header, ClientIpHeader::XRealIp);
         assert!(Settings::from_lookup(|n| (n == "CLIENT_IP_HEADER").then(|| "via".into())).is_err());
         assert!(Settings::from_lookup(|n| (n == "MAX_CONNECTIONS").then(|| "0".into())).is_err());
+    }
+
+    #[test]
+    fn ocr_can_be_turned_off_and_bounded() {
+        let settings = Settings::from_lookup(|name| match name {
+            "OCR" => Some("off".into()),
+            "OCR_MAX_PAGES" => Some("2".into()),
+            "OCR_TIMEOUT" => Some("20s".into()),
+            _ => None,
+        })
+        .unwrap();
+        assert!(!settings.extraction.ocr.enabled());
+        assert_eq!(settings.extraction.ocr.max_pages, 2);
+        assert_eq!(settings.extraction.ocr.timeout, Duration::from_secs(20));
+        assert!(Settings::from_lookup(|name| (name == "OCR").then(|| "maybe".into())).is_err());
     }
 
     #[test]

@@ -7,7 +7,8 @@ use std::time::{Duration, Instant};
 
 use futures_util::StreamExt;
 use talqo_server::cv::{
-    CvExtractor, CvFormat, CvRejection, CvTextError, ExtractionError, ExtractionLimits, detect_cv_format, extract_file,
+    CvExtractor, CvFormat, CvRejection, CvTextError, ExtractedText, ExtractionError, ExtractionLimits,
+    detect_cv_format, extract_file,
 };
 
 const MAX_CV_BYTES: u64 = 10 * 1024 * 1024;
@@ -45,7 +46,7 @@ fn extractor() -> CvExtractor {
 }
 
 async fn text_of(extractor: &CvExtractor, relative: &str) -> Result<String, CvTextError> {
-    extract_file(extractor, &corpus(relative), MAX_CV_BYTES).await.map(|(_, text)| text)
+    extract_file(extractor, &corpus(relative), MAX_CV_BYTES).await.map(|(_, extracted)| extracted.text)
 }
 
 #[tokio::test]
@@ -127,7 +128,7 @@ async fn an_image_only_pdf_has_no_text() {
 }
 
 /// A file of `corpus/bad`, what extraction answered, and how long it took.
-type HostileOutcome = (PathBuf, Result<(CvFormat, String), CvTextError>, Duration);
+type HostileOutcome = (PathBuf, Result<(CvFormat, ExtractedText), CvTextError>, Duration);
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_hostile_file_gets_an_answer_within_the_wall_clock_limit() {
@@ -329,4 +330,102 @@ async fn deeply_nested_arrays_in_a_content_stream_cost_one_child_not_the_caller(
         matches!(result, Err(CvTextError::Extraction(ExtractionError::Crashed(_) | ExtractionError::Failed(_)))),
         "{result:?}"
     );
+}
+
+/// A DOCX holding every place a CV's words live: header, body paragraphs, a table, a text box
+/// (with its legacy fallback copy), a footnote and a footer.
+fn docx_with_every_part() -> Vec<u8> {
+    use std::io::Write;
+    const W: &str = r#"xmlns:w="http://schemas.openxmlformats.org/wordprocessingml/2006/main" xmlns:mc="http://schemas.openxmlformats.org/markup-compatibility/2006" xmlns:wps="http://schemas.microsoft.com/office/word/2010/wordprocessingShape" xmlns:v="urn:schemas-microsoft-com:vml""#;
+    let paragraph = |text: &str| format!("<w:p><w:r><w:t>{text}</w:t></w:r></w:p>");
+    let document = format!(
+        "<w:document {W}><w:body>{}\
+         <w:tbl><w:tr><w:tc>{}</w:tc><w:tc>{}</w:tc></w:tr></w:tbl>\
+         <w:p><w:r><mc:AlternateContent><mc:Choice Requires=\"wps\"><w:drawing><wps:txbx><w:txbxContent>{}</w:txbxContent></wps:txbx></w:drawing></mc:Choice>\
+         <mc:Fallback><w:pict><v:textbox><w:txbxContent>{}</w:txbxContent></v:textbox></w:pict></mc:Fallback></mc:AlternateContent></w:r></w:p>\
+         <w:p><w:r><w:t>Closing</w:t></w:r><w:r><w:footnoteReference w:id=\"1\"/></w:r></w:p></w:body></w:document>",
+        paragraph("Experience"),
+        paragraph("TableCellOne"),
+        paragraph("TableCellTwo"),
+        paragraph("TextBoxWords"),
+        paragraph("TextBoxWords"),
+    );
+    let parts = [
+        ("[Content_Types].xml", r#"<Types xmlns="http://schemas.openxmlformats.org/package/2006/content-types"><Default Extension="xml" ContentType="application/xml"/></Types>"#.to_owned()),
+        ("word/document.xml", document),
+        ("word/header1.xml", format!("<w:hdr {W}>{}</w:hdr>", paragraph("HeaderName"))),
+        ("word/footer1.xml", format!("<w:ftr {W}>{}</w:ftr>", paragraph("FooterPage"))),
+        ("word/footnotes.xml", format!("<w:footnotes {W}><w:footnote w:id=\"1\">{}</w:footnote></w:footnotes>", paragraph("FootnoteWords"))),
+    ];
+    let mut archive = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+    for (name, body) in parts {
+        archive.start_file(name, zip::write::SimpleFileOptions::default()).unwrap();
+        archive.write_all(body.as_bytes()).unwrap();
+    }
+    archive.finish().unwrap().into_inner()
+}
+
+#[tokio::test]
+async fn a_docx_gives_header_body_tables_text_boxes_footnotes_and_footer_in_reading_order() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("cv.docx");
+    std::fs::write(&path, docx_with_every_part()).unwrap();
+    let (format, extracted) = extract_file(&extractor(), &path, MAX_CV_BYTES).await.unwrap();
+    assert_eq!(format, CvFormat::Docx);
+    let text = &extracted.text;
+    let order = [
+        "HeaderName",
+        "Experience",
+        "TableCellOne",
+        "TableCellTwo",
+        "TextBoxWords",
+        "Closing",
+        "FootnoteWords",
+        "FooterPage",
+    ];
+    let positions: Vec<usize> =
+        order.iter().map(|word| text.find(word).unwrap_or_else(|| panic!("{word} missing from {text:?}"))).collect();
+    assert!(positions.windows(2).all(|pair| pair[0] < pair[1]), "not in reading order: {text:?}");
+    assert_eq!(text.matches("TextBoxWords").count(), 1, "the text box's fallback copy was read too: {text:?}");
+}
+
+#[tokio::test]
+async fn corpus_docx_text_boxes_headers_footers_and_footnotes_are_read() {
+    let extractor = extractor();
+    let (_, boxes) = extract_file(&extractor, &corpus("docx/tika_WORD_text_box.docx"), MAX_CV_BYTES).await.unwrap();
+    for words in [
+        "inside of a text box in the header",
+        "inside of a text box in the body",
+        "directly in the body",
+        "inside of a text box in the footer",
+    ] {
+        assert!(boxes.text.contains(words), "{words:?} missing from {:?}", boxes.text);
+    }
+    let header = boxes.text.find("in the header").unwrap();
+    let body = boxes.text.find("directly in the body").unwrap();
+    let footer = boxes.text.find("in the footer").unwrap();
+    assert!(header < body && body < footer, "{:?}", boxes.text);
+    let (_, notes) = extract_file(&extractor, &corpus("docx/tika_footnotes.docx"), MAX_CV_BYTES).await.unwrap();
+    assert!(notes.text.contains("snoskoy"), "{:?}", notes.text);
+}
+
+#[tokio::test]
+async fn a_worker_lost_to_a_bomb_or_a_limit_is_replaced_and_the_pool_keeps_reading() {
+    // One worker, replaced after every second CV: crashes, timeouts and retirements in a row.
+    let extractor = extractor_with(ExtractionLimits {
+        max_concurrent: 1,
+        max_jobs_per_worker: 2,
+        cpu_seconds: 2,
+        ..ExtractionLimits::default()
+    });
+    for _ in 0..3 {
+        let bomb = text_of(&extractor, "bad/synth_pdf_flate-bomb-1GiB-content.pdf").await;
+        assert!(matches!(bomb, Err(CvTextError::Extraction(ExtractionError::MemoryExhausted))), "{bomb:?}");
+        let text = text_of(&extractor, "cv/hrhelper_sample_resume.pdf").await.unwrap();
+        assert!(text.contains("ALEX JOHNSON"), "{text:?}");
+        let slow = extractor.extract(&corpus("bad/synth_pdf_100k-pages.pdf"), CvFormat::Pdf).await;
+        assert!(matches!(slow, Err(ExtractionError::TimedOut(_) | ExtractionError::Crashed(_))), "{slow:?}");
+        let text = text_of(&extractor, "cv/hrhelper_sample_resume.docx").await.unwrap();
+        assert!(text.contains("JANE SMITH"), "{text:?}");
+    }
 }

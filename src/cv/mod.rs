@@ -1,23 +1,87 @@
 //! CV files: format detection and text extraction (CONTRACT §6 item 7 and "Extraction").
 //!
 //! - [`detect_cv_format`] decides PDF or DOCX from the bytes alone, in the server process.
-//! - [`CvExtractor`] runs the text extraction in a child process (the server's own binary,
-//!   re-executed with [`crate::cli::EXTRACTION_CHILD_ARG`]) under memory, CPU and wall-clock
-//!   limits, so a parser crash or a decompression bomb costs one child, not the server.
-//! - [`run_extraction_child`] is that child's entry point.
+//! - [`CvExtractor`] runs the text extraction in a small pool of pre-started worker processes
+//!   (the server's own binary, re-executed with [`EXTRACTION_WORKER_ARG`]) under memory, CPU and
+//!   wall-clock limits, so a parser crash or a decompression bomb costs one worker, not the
+//!   server; a worker is replaced after a crash, a limit, or a number of jobs.
+//! - [`run_extraction_worker`] is that worker's entry point.
+//! - PDF pages without a usable text layer are read by OCR (Tesseract, [`OcrSettings`]) inside
+//!   the same worker and limits; [`ExtractedText::source`] says which one the text came from.
 //! - [`extract_file`] is the one path from a file on disk to its text, shared by the intake
 //!   pipeline and the `cv-text` operator command.
 
-mod child;
+mod bidi;
 mod detect;
 pub mod docx;
 mod extractor;
 mod normalize;
+mod ocr;
 mod pdf;
+mod protocol;
+mod worker;
 
-pub use child::run_extraction_child;
 pub use detect::{CvRejection, detect_cv_format};
 pub use extractor::{CvExtractor, CvTextError, ExtractionError, ExtractionLimits, extract_file};
+pub use ocr::{OcrMode, OcrSettings};
+pub use worker::run_extraction_worker;
+
+/// The hidden first argument that turns the binary into a CV extraction worker. It belongs to
+/// this module (the CLI only dispatches on it), so `cv` does not depend on `cli`.
+pub const EXTRACTION_WORKER_ARG: &str = "__extract-cv";
+
+/// Where a CV's text came from (stored as `job_applications.cv_text_source`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum TextSource {
+    /// The document's own text: a PDF's text layer, or a DOCX's XML.
+    TextLayer,
+    /// Optical character recognition of page images (at least one page had no usable text layer).
+    Ocr,
+}
+
+impl TextSource {
+    /// The name used in the `cv-text` output and in the database column.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TextSource::TextLayer => "text_layer",
+            TextSource::Ocr => "ocr",
+        }
+    }
+}
+
+impl std::fmt::Display for TextSource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The text of one CV and where it came from. It reads as the text itself (`Deref<Target = str>`),
+/// so code that only wants the text keeps working with it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExtractedText {
+    pub text: String,
+    pub source: TextSource,
+}
+
+impl std::ops::Deref for ExtractedText {
+    type Target = str;
+
+    fn deref(&self) -> &str {
+        &self.text
+    }
+}
+
+impl PartialEq<str> for ExtractedText {
+    fn eq(&self, other: &str) -> bool {
+        self.text == other
+    }
+}
+
+impl PartialEq<&str> for ExtractedText {
+    fn eq(&self, other: &&str) -> bool {
+        self.text == *other
+    }
+}
 
 /// The two CV formats the contract accepts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

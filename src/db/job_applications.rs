@@ -96,6 +96,8 @@ pub struct NewApplication<'a> {
     pub source: &'a str,
     pub cover_letter: &'a str,
     pub cv_text: Option<&'a str>,
+    /// `text_layer` or `ocr`, with `cv_text`.
+    pub cv_text_source: Option<&'a str>,
     pub scoring: ScoringRecord<'a>,
 }
 
@@ -114,8 +116,8 @@ pub async fn insert(
     sqlx::query_as(
         "INSERT INTO job_applications (company_id, candidate_id, job_offer_id, status, source, cover_letter,
              cv_text, scoring_status, rating, ai_resume_summary, first_impression_text, scoring_attempts,
-             last_scoring_error, next_scoring_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, 1, $12, $13)
+             last_scoring_error, next_scoring_at, cv_text_source)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, 1, $12, $13, $14)
          ON CONFLICT ON CONSTRAINT job_applications_candidate_offer_key DO NOTHING
          RETURNING id, candidate_id, status, created_at",
     )
@@ -132,6 +134,7 @@ pub async fn insert(
     .bind(impression)
     .bind(error)
     .bind(retry_at)
+    .bind(application.cv_text_source)
     .fetch_optional(&mut *conn)
     .await
 }

@@ -13,7 +13,7 @@ use super::{
     FILE_MISSING_MESSAGE, FIRST_RESCORING_DELAY, Intake, IntakeError, OFFER_NOT_OPEN_MESSAGE, Outcome,
     STEP_AWAITING_ADVANCE, STEP_REJECTED, SUBMISSIONS, offer_for_scoring,
 };
-use crate::cv::CvFormat;
+use crate::cv::{CvFormat, ExtractedText};
 use crate::cv_storage::StorageError;
 use crate::db;
 use crate::db::candidates::{CandidateCv, CandidateWrite};
@@ -160,7 +160,8 @@ async fn process_in(
                         candidate_id: saved.id,
                         submission,
                         cover_letter: &cover_letter,
-                        cv_text: cv_text.as_deref(),
+                        cv_text: cv_text.as_ref().map(|extracted| extracted.text.as_str()),
+                        cv_text_source: cv_text.as_ref().map(|extracted| extracted.source.as_str()),
                         scoring,
                     },
                 ),
@@ -226,6 +227,7 @@ struct NewApplicationParts<'a> {
     submission: &'a AcceptedSubmission,
     cover_letter: &'a str,
     cv_text: Option<&'a str>,
+    cv_text_source: Option<&'a str>,
     scoring: Option<Result<crate::scoring::Score, ScoringError>>,
 }
 
@@ -268,6 +270,7 @@ async fn write_application(
         source: &parts.submission.source,
         cover_letter: parts.cover_letter,
         cv_text: parts.cv_text,
+        cv_text_source: parts.cv_text_source,
         scoring: record,
     };
     let receipt = db::job_applications::insert(&mut *tx, &application)
@@ -326,7 +329,7 @@ async fn extract(
     file: &SubmissionFile,
     format: CvFormat,
     local_files: Option<&[IncomingFile]>,
-) -> Result<Result<Option<String>, PermanentFailure>, IntakeError> {
+) -> Result<Result<Option<ExtractedText>, PermanentFailure>, IntakeError> {
     let copy = match local_copy(intake, file, local_files).await? {
         Ok(copy) => copy,
         Err(reason) => return Ok(Err(reason)),
@@ -356,7 +359,7 @@ async fn motivation_letter_text(
             tokio::fs::read_to_string(copy.path()).await.ok()
         } else if let Some(format) = CvFormat::from_content_type(&file.detected_content_type) {
             match extract(intake, file, format, local_files).await? {
-                Ok(text) => text,
+                Ok(extracted) => extracted.map(|extracted| extracted.text),
                 Err(reason) => return Ok(Err(reason)),
             }
         } else {
