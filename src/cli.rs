@@ -252,6 +252,19 @@ const ENVIRONMENT: &[EnvironmentVariable] = &[
     EnvironmentVariable { name: "EXTRACT_CPU_SECONDS", default: "10", what: "CPU limit of one extraction" },
     EnvironmentVariable { name: "EXTRACT_TIMEOUT", default: "15s", what: "wall-clock limit of one extraction" },
     EnvironmentVariable {
+        name: "EXTRACT_WORKER_MAX_JOBS",
+        default: "200",
+        what: "CVs one extraction worker reads before it is replaced",
+    },
+    EnvironmentVariable {
+        name: "OCR",
+        default: "auto",
+        what: "auto (on when tesseract and pdftoppm are installed), on or off: read pages without text by OCR",
+    },
+    EnvironmentVariable { name: "OCR_MAX_PAGES", default: "3", what: "pages of one CV read by OCR at most" },
+    EnvironmentVariable { name: "OCR_TIMEOUT", default: "30s", what: "wall-clock limit of the OCR of one CV" },
+    EnvironmentVariable { name: "OCR_LANGUAGES", default: "fra+eng", what: "Tesseract languages" },
+    EnvironmentVariable {
         name: "EXTRACTOR_EXE",
         default: "(this executable)",
         what: "the binary run for CV extraction",
