@@ -48,6 +48,24 @@ fn bind_columns<'q>(query: SaveQuery<'q>, candidate: &'q CandidateWrite<'q>) -> 
         .bind(candidate.cv.map(|cv| cv.size_bytes))
 }
 
+/// When the candidate of this identity was last written, if there is one.
+pub async fn last_written(
+    conn: &mut PgConnection,
+    company_id: Uuid,
+    identity: &CandidateIdentity,
+) -> sqlx::Result<Option<chrono::DateTime<chrono::Utc>>> {
+    sqlx::query_scalar(
+        "SELECT updated_at FROM candidates
+         WHERE company_id = $1 AND identity_email = $2 AND identity_first_name = $3 AND identity_last_name = $4",
+    )
+    .bind(company_id)
+    .bind(&identity.email)
+    .bind(&identity.first_name)
+    .bind(&identity.last_name)
+    .fetch_optional(&mut *conn)
+    .await
+}
+
 /// The candidate's id and, when the candidate was already known and sent a new CV, the CV object it replaced.
 pub struct SavedCandidate {
     pub id: Uuid,

@@ -101,6 +101,7 @@ pub struct AcceptedSubmission {
     pub consent_valid_to: Option<DateTime<Utc>>,
     pub status: String,
     pub attempts: i32,
+    pub created_at: DateTime<Utc>,
 }
 
 /// The submission and its files, whatever its status.
@@ -110,7 +111,7 @@ pub async fn load(
 ) -> sqlx::Result<Option<(AcceptedSubmission, Vec<SubmissionFile>)>> {
     let submission: Option<AcceptedSubmission> = sqlx::query_as(
         "SELECT id, company_id, job_offer_id, door, email, first_name, last_name, phone, linkedin_url,
-                cover_letter, source, consent_granted, consent_valid_to, status, attempts
+                cover_letter, source, consent_granted, consent_valid_to, status, attempts, created_at
          FROM submissions WHERE id = $1",
     )
     .bind(id)

@@ -113,15 +113,27 @@ async fn process_in(
         linkedin_url: submission.linkedin_url.as_deref(),
         cv: cv_file.map(candidate_cv),
     };
+    // Whether the candidate took this submission's CV as theirs.
+    let mut candidate_cv_taken = cv_file.is_some();
     let (outcome, receipt, replaced_cv) = match existing {
         Some(_) => {
-            // The newly sent CV still replaces the stored one; the answer is the application as it is now.
-            let saved = db::candidates::save(&mut *tx, &candidate_write).await?;
+            // The newly sent CV still replaces the stored one; the answer is the application as it is now. A
+            // submission resumed after its request died may be older than what the candidate sent since (the
+            // client's retry): it then changes nothing, and its files go.
+            let superseded = db::candidates::last_written(&mut *tx, company.id, &identity)
+                .await?
+                .is_some_and(|written| written > submission.created_at);
+            let replaced = if superseded {
+                candidate_cv_taken = false;
+                None
+            } else {
+                db::candidates::save(&mut *tx, &candidate_write).await?.replaced_cv_object_key
+            };
             let current = db::job_applications::find_for_identity(&mut *tx, company.id, &identity, offer.id)
                 .await?
                 .context("the existing application disappeared")?;
             tracing::info!(application_id = %current.application_id, "application already exists; CV replaced");
-            (Outcome::AlreadyExists(current.clone()), current, saved.replaced_cv_object_key)
+            (Outcome::AlreadyExists(current.clone()), current, replaced)
         }
         None => {
             let cv_text = match cv_file {
@@ -192,7 +204,7 @@ async fn process_in(
     let released = db::submissions::delete_files(&mut *tx, submission.id).await?;
     // A file no owner took (a door that keeps only the CV) is deleted.
     for key in released {
-        let owned = cv_file.is_some_and(|cv| cv.object_key == key)
+        let owned = (candidate_cv_taken && cv_file.is_some_and(|cv| cv.object_key == key))
             || door.keeps_attachments()
             || files.iter().any(|f| f.object_key == key && f.role == FileRole::ConsentDocument.as_str());
         if !owned {
