@@ -51,9 +51,9 @@ pub(super) async fn process(
     }
     let processed = process_in(intake, &mut tx, lease, &submission, &files, local_files).await?;
     match processed {
-        Ok((outcome, replaced_cv)) => {
+        Ok((outcome, unowned)) => {
             tx.commit().await?;
-            if let Some(key) = replaced_cv {
+            for key in unowned {
                 intake.delete_object(key).await;
             }
             Ok(outcome)
@@ -73,7 +73,7 @@ async fn process_in(
     submission: &AcceptedSubmission,
     files: &[SubmissionFile],
     local_files: Option<&[IncomingFile]>,
-) -> Result<Result<(Outcome, Option<String>), PermanentFailure>, IntakeError> {
+) -> Result<Result<(Outcome, Vec<String>), PermanentFailure>, IntakeError> {
     let offer = db::job_offers::find(&mut *tx, submission.job_offer_id).await?.filter(takes_applications);
     let Some(offer) = offer else { return Ok(Err(OFFER_NOT_OPEN_MESSAGE)) };
     let company = db::companies::find(&mut *tx, submission.company_id).await?.context("the company disappeared")?;
@@ -202,23 +202,25 @@ async fn process_in(
         .await?;
     }
     let released = db::submissions::delete_files(&mut *tx, submission.id).await?;
-    // A file no owner took (a door that keeps only the CV) is deleted.
+    // Objects no row refers to any more, deleted once the transaction commits (or later by the worker).
+    let mut unowned = Vec::new();
+    // A file no owner took (a door that keeps only the CV, a superseded submission) is deleted.
     for key in released {
         let owned = (candidate_cv_taken && cv_file.is_some_and(|cv| cv.object_key == key))
             || door.keeps_attachments()
             || files.iter().any(|f| f.object_key == key && f.role == FileRole::ConsentDocument.as_str());
         if !owned {
             db::storage_deletions::schedule(&mut *tx, &key).await?;
+            unowned.push(key);
         }
     }
     // A replaced CV that an imported application keeps as an attachment stays.
-    let replaced_cv = match replaced_cv {
-        Some(key) if !db::application_attachments::keeps_object(&mut *tx, &key).await? => {
-            db::storage_deletions::schedule(&mut *tx, &key).await?;
-            Some(key)
-        }
-        _ => None,
-    };
+    if let Some(key) = replaced_cv
+        && !db::application_attachments::keeps_object(&mut *tx, &key).await?
+    {
+        db::storage_deletions::schedule(&mut *tx, &key).await?;
+        unowned.push(key);
+    }
     db::submissions::complete(
         &mut *tx,
         submission.id,
@@ -229,7 +231,7 @@ async fn process_in(
     if !db::job_queue::finish(&mut *tx, &SUBMISSIONS, lease).await? {
         return Err(anyhow::anyhow!("the submission's lease was taken over by another processor").into());
     }
-    Ok(Ok((outcome, replaced_cv)))
+    Ok(Ok((outcome, unowned)))
 }
 
 struct NewApplicationParts<'a> {
