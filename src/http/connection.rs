@@ -50,6 +50,8 @@ pub const MAX_HEAD_BYTES: usize = 64 * 1024;
 const READ_BUFFER_BYTES: usize = MAX_HEAD_BYTES + 8 * 1024;
 /// How much of each request's first bytes is kept to know its path if hyper refuses it.
 const REQUEST_START_BYTES: usize = 64;
+/// Connections the kernel may queue before `accept`.
+const LISTEN_BACKLOG: i32 = 8192;
 /// After the shutdown deadline, connections still open are cut; this is how long their tasks get to end.
 const CUT_GRACE: Duration = Duration::from_secs(1);
 
@@ -74,6 +76,12 @@ pub async fn serve_connections(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> io::Result<()> {
     let max_connections = effective_max_connections(limits.max_connections);
+    // A slowloris cut by HEADER_READ_TIMEOUT reconnects all at once: with tokio's backlog of 1024, SYNs were
+    // dropped and new clients waited a 1 s retransmission. Listening again only changes the backlog (Linux);
+    // the kernel caps it at net.core.somaxconn.
+    if let Err(error) = socket2::SockRef::from(&listener).listen(LISTEN_BACKLOG) {
+        tracing::warn!(%error, "cannot enlarge the listen backlog");
+    }
     tracing::info!(max_connections, ?limits, "accepting connections");
     let slots = Arc::new(Semaphore::new(max_connections));
     let finish = CancellationToken::new();
