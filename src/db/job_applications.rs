@@ -8,7 +8,8 @@ use uuid::Uuid;
 use crate::domain::candidate::CandidateIdentity;
 use crate::domain::timestamp;
 
-/// What POST /api/job_applications answers (CONTRACT §6).
+// CONTRACT §6. (Doc comments here become the OpenAPI description.)
+/// What POST /api/job_applications answers.
 #[derive(Debug, Clone, sqlx::FromRow, Serialize, utoipa::ToSchema)]
 pub struct ApplicationReceipt {
     #[sqlx(rename = "id")]
@@ -21,7 +22,8 @@ pub struct ApplicationReceipt {
     pub created_at: DateTime<Utc>,
 }
 
-/// What GET /api/job_applications/{id} answers (CONTRACT §7).
+// CONTRACT §7.
+/// What GET /api/job_applications/{id} answers.
 #[derive(Debug, Clone, sqlx::FromRow, Serialize, utoipa::ToSchema)]
 pub struct JobApplication {
     pub id: Uuid,

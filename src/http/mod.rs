@@ -13,6 +13,7 @@ pub mod error;
 pub mod health;
 pub mod job_applications;
 pub mod job_offers;
+pub mod listing_cache;
 pub mod openapi;
 pub mod rate_limit;
 

@@ -7,5 +7,6 @@ mod api_logs;
 mod auth;
 mod envelope;
 mod job_offers;
+mod listing_cache;
 mod rate_limit;
 mod serving;
