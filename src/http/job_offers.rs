@@ -42,7 +42,6 @@ const LISTING_VARY: HeaderValue = HeaderValue::from_static("X-API-Key, Authoriza
 #[utoipa::path(
     get,
     path = "/api/job_offers",
-    operation_id = "listJobOffers",
     tag = "Job offers",
     params(
         ("page" = Option<u64>, Query, description = "Page number, from 1. Default 1.", minimum = 1, example = 1),
@@ -143,7 +142,6 @@ fn refuse_control_characters(query: &JobOfferQuery) -> ApiResult<()> {
 #[utoipa::path(
     get,
     path = "/api/job_offers/{job_offer_id}",
-    operation_id = "getJobOffer",
     tag = "Job offers",
     params(("job_offer_id" = Uuid, Path, description = "The offer's id: xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx, hexadecimal digits in either case", pattern = r"^[0-9a-fA-F]{8}-([0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}$")),
     responses(

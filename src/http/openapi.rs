@@ -56,6 +56,7 @@ pub const DOCS_PATH: &str = "/docs";
     ),
     components(schemas(
         JobOffer,
+        job_offers::PublicationBound,
         Pagination,
         ErrorBody,
         Success<JobOffer>,
