@@ -4,6 +4,7 @@
 mod common;
 
 mod api_logs;
+mod api_reference;
 mod auth;
 mod envelope;
 mod job_offers;
