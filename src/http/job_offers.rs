@@ -9,6 +9,8 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Extension, Json, Router};
+use utoipa::openapi::RefOr;
+use utoipa::openapi::schema::{AnyOfBuilder, KnownFormat, ObjectBuilder, OneOfBuilder, Schema, SchemaFormat, Type};
 
 use super::AppState;
 use super::envelope::{Page, Pagination, Success};
@@ -44,8 +46,8 @@ const LISTING_VARY: HeaderValue = HeaderValue::from_static("X-API-Key, Authoriza
     path = "/api/job_offers",
     tag = "Job offers",
     params(
-        ("page" = Option<u64>, Query, description = "Page number, from 1. Default 1.", minimum = 1, example = 1),
-        ("per_page" = Option<u64>, Query, description = "Items per page, from 1; values above 100 become 100. Default 20.", minimum = 1, example = 20),
+        ("page" = Option<PositiveInteger>, Query, description = "Page number, from 1. Default 1.", example = 1),
+        ("per_page" = Option<PositiveInteger>, Query, description = "Items per page, from 1; values above 100 become 100. Default 20.", example = 20),
         ("status" = Option<String>, Query, description = "Exact status. Default `open`.", pattern = r"^[^\x00-\x1F]*$", example = "open"),
         ("location" = Option<String>, Query, description = "Case-insensitive substring of the location; `%` and `_` are literal characters.", pattern = r"^[^\x00-\x1F]*$", example = "lyon"),
         ("job_type" = Option<String>, Query, description = "Exact job type (CDI, CDD, Freelance, Stage, …).", pattern = r"^[^\x00-\x1F]*$", example = "CDI"),
@@ -114,16 +116,48 @@ pub async fn list_job_offers(
     Ok(response)
 }
 
-/// `published_after` / `published_before`: an RFC 3339 date-time, or a date meaning its 00:00:00Z.
-#[derive(utoipa::ToSchema)]
-#[schema(as = PublicationBound)]
-#[allow(dead_code)]
-pub enum PublicationBound {
-    #[schema(value_type = String, format = DateTime, example = "2024-01-15T10:00:00Z")]
-    DateTime(String),
-    #[schema(value_type = String, format = Date, example = "2024-01-15")]
-    Date(String),
+/// A blank query value counts as absent (as HTML forms send empty fields).
+const BLANK: &str = r"^\s*$";
+
+/// `page` / `per_page` in the OpenAPI document: an integer from 1, read at any size (a page past the end is
+/// empty, a `per_page` above 100 is 100); surrounding spaces are ignored and a blank value counts as absent.
+pub struct PositiveInteger;
+
+impl utoipa::PartialSchema for PositiveInteger {
+    fn schema() -> RefOr<Schema> {
+        AnyOfBuilder::new()
+            .item(ObjectBuilder::new().schema_type(Type::Integer).minimum(Some(1)))
+            .item(
+                ObjectBuilder::new()
+                    .schema_type(Type::String)
+                    .pattern(Some(r"^\s*([0-9]*[1-9][0-9]*|\+0*[1-9][0-9]{0,17})?\s*$")),
+            )
+            .description(Some("An integer from 1; a blank value counts as absent."))
+            .into()
+    }
 }
+
+impl utoipa::ToSchema for PositiveInteger {}
+
+/// `published_after` / `published_before` in the OpenAPI document: an RFC 3339 date-time, or a date meaning
+/// its 00:00:00Z; a blank value counts as absent.
+pub struct PublicationBound;
+
+impl utoipa::PartialSchema for PublicationBound {
+    fn schema() -> RefOr<Schema> {
+        let string = |format: KnownFormat| {
+            ObjectBuilder::new().schema_type(Type::String).format(Some(SchemaFormat::KnownFormat(format)))
+        };
+        OneOfBuilder::new()
+            .item(string(KnownFormat::DateTime))
+            .item(string(KnownFormat::Date))
+            .item(ObjectBuilder::new().schema_type(Type::String).pattern(Some(BLANK)))
+            .description(Some("An RFC 3339 date-time, or a date (YYYY-MM-DD) meaning its 00:00:00Z."))
+            .into()
+    }
+}
+
+impl utoipa::ToSchema for PublicationBound {}
 
 /// PostgreSQL refuses NUL in text, and no status, location or job type holds a control character: a filter
 /// with one is a client error, not a server one (CONTRACT §11).

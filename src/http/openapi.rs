@@ -56,6 +56,7 @@ pub const DOCS_PATH: &str = "/docs";
     ),
     components(schemas(
         JobOffer,
+        job_offers::PositiveInteger,
         job_offers::PublicationBound,
         Pagination,
         ErrorBody,
@@ -110,7 +111,6 @@ pub fn document() -> Value {
         for (path, item) in paths.iter_mut() {
             let Some(operations) = item.as_object_mut() else { continue };
             for operation in operations.values_mut() {
-                unbounded_integer_queries(operation);
                 if path.starts_with("/api/v1/") {
                     add_rate_limit_headers(operation);
                 } else if path.starts_with("/api/") {
@@ -122,19 +122,6 @@ pub fn document() -> Value {
         paths.extend(operations_paths());
     }
     doc
-}
-
-/// Integer query parameters (`page`, `per_page`) are read at any size (a page past the end is simply empty):
-/// the generated `int64` format would promise a refusal above 2^63 that the server does not make.
-fn unbounded_integer_queries(operation: &mut Value) {
-    let Some(parameters) = operation.get_mut("parameters").and_then(Value::as_array_mut) else { return };
-    for parameter in parameters.iter_mut().filter(|p| p["in"] == "query") {
-        if let Some(schema) = parameter.get_mut("schema").and_then(Value::as_object_mut) {
-            if schema.get("type").is_some_and(|t| t == "integer") {
-                schema.remove("format");
-            }
-        }
-    }
 }
 
 fn rate_limit_headers() -> Value {
