@@ -1,17 +1,26 @@
 //! Benchmark of the job offers listing (CONTRACT §4) on a database of N generated offers: load time,
-//! then per-query latency over real HTTP against the real server, and the PostgreSQL plans of the
-//! location-filtered queries. Prints figures; asserts nothing.
+//! per-query latency over real HTTP against the real server, the PostgreSQL plans of the location-filtered
+//! queries, then throughput: the server against `pgbench` running the listing's statements (key lookup,
+//! total, page) at the same concurrency, in turns, and their ratio. Prints figures; asserts nothing.
 //!
 //! ```text
 //! cargo run --release --example bench_job_offers -- --offers 10000
 //! cargo run --release --example bench_job_offers -- --offers 1000000 [--requests 200] [--keep]
+//!     [--clients 16] [--seconds 10] [--rounds 2]
 //! ```
+//!
+//! The HTTP load comes from a small keep-alive HTTP/1.1 client on one thread of its own (as lean as `pgbench`
+//! is for SQL); `pgbench` (`PGBENCH`, else on `PATH`, else PostgreSQL 15's) runs with `-M prepared` on one
+//! thread too. Both compete with the server and PostgreSQL for the same cores.
 //!
 //! The database `talqo_bench_<N>` is created on the PostgreSQL at `TALQO_BENCH_POSTGRES_URL`
 //! (default `postgres://postgres@127.0.0.1:5432`), dropped first if it exists, and dropped at the end
 //! unless `--keep`.
 
 use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
@@ -20,9 +29,11 @@ use clap::Parser;
 use sqlx::{PgPool, Postgres, QueryBuilder};
 use talqo_server::config::Settings;
 use talqo_server::db::companies::NewCompany;
-use talqo_server::db::job_offers::{OfferFields, page_sql, total_sql};
+use talqo_server::db::job_offers::{OfferFields, listing_sql, page_sql, total_sql};
 use talqo_server::domain::api_key::NewApiKey;
 use talqo_server::domain::job_offer_query::JobOfferQuery;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
 use tokio::sync::oneshot;
 use uuid::Uuid;
 
@@ -57,7 +68,19 @@ struct Args {
     /// Keep the database afterwards (to look at it with psql).
     #[arg(long)]
     keep: bool,
+    /// Concurrent clients of the throughput comparison (HTTP connections, and pgbench clients).
+    #[arg(long, default_value_t = 16)]
+    clients: usize,
+    /// Seconds of each timed turn of the throughput comparison.
+    #[arg(long, default_value_t = 10)]
+    seconds: u64,
+    /// Turns of (server, pgbench) per listing.
+    #[arg(long, default_value_t = 2)]
+    rounds: usize,
 }
+
+/// The listings whose throughput is compared with pgbench's.
+const THROUGHPUT_QUERIES: &[&str] = &["", "location=lyon"];
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
@@ -85,11 +108,12 @@ async fn main() -> anyhow::Result<()> {
     );
 
     let db = talqo_server::db::connect_and_migrate(&database_url, 4).await?;
+    let pgbench = find_pgbench()?;
     let api_key = create_company_and_key(&db).await?;
     load_offers(&db, api_key.company_id, args.offers).await?;
 
     let scratch = tempfile::tempdir().context("creating a scratch directory")?;
-    let settings = bench_settings(&database_url, scratch.path())?;
+    let settings = bench_settings(&database_url, scratch.path(), args.clients)?;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let address = listener.local_addr()?;
     let (stop, stopped) = oneshot::channel::<()>();
@@ -122,6 +146,33 @@ async fn main() -> anyhow::Result<()> {
         print_plans(&db, api_key.company_id, query).await?;
     }
 
+    println!(
+        "\n## Throughput: the server against pgbench on the listing's statements, {} clients each, {} s turns",
+        args.clients, args.seconds
+    );
+    println!("pgbench: {}", pgbench.display());
+    for query in THROUGHPUT_QUERIES {
+        let path = format!("/api/job_offers{}{query}", if query.is_empty() { "" } else { "?" });
+        let script = pgbench_script(scratch.path(), &api_key, query)?;
+        let mut server_rates = Vec::new();
+        let mut pgbench_rates = Vec::new();
+        for round in 1..=args.rounds {
+            let server_rate = http_throughput(address, &path, &api_key.secret, args.clients, args.seconds)?;
+            let pgbench_rate = pgbench_throughput(&pgbench, &database_url, &script, args.clients, args.seconds)?;
+            println!(
+                "{path:<34} turn {round}: server {server_rate:>8.0} requests/s   pgbench {pgbench_rate:>8.0} transactions/s"
+            );
+            server_rates.push(server_rate);
+            pgbench_rates.push(pgbench_rate);
+        }
+        let server_rate = server_rates.iter().sum::<f64>() / server_rates.len() as f64;
+        let pgbench_rate = pgbench_rates.iter().sum::<f64>() / pgbench_rates.len() as f64;
+        println!(
+            "{path:<34} mean:   server {server_rate:>8.0} requests/s   pgbench {pgbench_rate:>8.0} transactions/s   ratio {:.2}",
+            server_rate / pgbench_rate
+        );
+    }
+
     stop.send(()).ok();
     server.await.context("the server task panicked")??;
     db.close().await;
@@ -144,6 +195,7 @@ async fn drop_database(admin: &PgPool, name: &str) -> anyhow::Result<()> {
 struct BenchKey {
     company_id: Uuid,
     secret: String,
+    prefix: String,
 }
 
 async fn create_company_and_key(db: &PgPool) -> anyhow::Result<BenchKey> {
@@ -154,7 +206,7 @@ async fn create_company_and_key(db: &PgPool) -> anyhow::Result<BenchKey> {
     .await?;
     let key = NewApiKey::generate()?;
     talqo_server::db::api_keys::insert(db, company.id, &key, "bench").await?;
-    Ok(BenchKey { company_id: company.id, secret: key.secret })
+    Ok(BenchKey { company_id: company.id, secret: key.secret, prefix: key.prefix })
 }
 
 /// Inserts the offers in one transaction, in batches, the way `offer import` does, then refreshes the
@@ -196,9 +248,11 @@ async fn load_offers(db: &PgPool, company_id: Uuid, count: usize) -> anyhow::Res
     Ok(())
 }
 
-fn bench_settings(database_url: &str, scratch: &std::path::Path) -> anyhow::Result<Settings> {
+fn bench_settings(database_url: &str, scratch: &std::path::Path, clients: usize) -> anyhow::Result<Settings> {
     let vars: HashMap<&str, String> = HashMap::from([
         ("DATABASE_URL", database_url.to_owned()),
+        // As many connections as pgbench gets.
+        ("DATABASE_MAX_CONNECTIONS", clients.to_string()),
         ("LISTEN_ADDR", "127.0.0.1:0".to_owned()),
         // Every request comes from 127.0.0.1: the limiter must never be what is measured.
         ("CAREER_API_RATE_LIMIT_PER_IP", "1000000000".to_owned()),
@@ -260,7 +314,9 @@ async fn print_plans(db: &PgPool, company_id: Uuid, raw_query: &str) -> anyhow::
     let query = JobOfferQuery::parse(Some(raw_query)).map_err(anyhow::Error::msg)?;
     let explain = "EXPLAIN (ANALYZE, BUFFERS) ";
     print_plan(db, &format!("total for ?{raw_query}"), total_sql(explain, company_id, &query)).await?;
-    print_plan(db, &format!("page for ?{raw_query}"), page_sql(explain, company_id, &query)).await
+    print_plan(db, &format!("page for ?{raw_query}"), page_sql(explain, company_id, &query)).await?;
+    print_plan(db, &format!("the server's one statement for ?{raw_query}"), listing_sql(explain, company_id, &query))
+        .await
 }
 
 async fn print_plan(db: &PgPool, label: &str, mut sql: QueryBuilder<'_, Postgres>) -> anyhow::Result<()> {
@@ -270,6 +326,156 @@ async fn print_plan(db: &PgPool, label: &str, mut sql: QueryBuilder<'_, Postgres
         println!("    {line}");
     }
     Ok(())
+}
+
+fn find_pgbench() -> anyhow::Result<PathBuf> {
+    if let Some(path) = std::env::var_os("PGBENCH") {
+        return Ok(PathBuf::from(path));
+    }
+    let on_path = std::env::var_os("PATH")
+        .into_iter()
+        .flat_map(|paths| std::env::split_paths(&paths).collect::<Vec<_>>())
+        .map(|dir| dir.join("pgbench"))
+        .find(|candidate| candidate.is_file());
+    let debian = PathBuf::from("/usr/lib/postgresql/15/bin/pgbench");
+    on_path
+        .or_else(|| debian.is_file().then_some(debian))
+        .context("pgbench not found: install postgresql-contrib (Debian: postgresql-15) or set PGBENCH")
+}
+
+/// The statements a listing needs, as the server ran them before its cache (and still runs them, in one
+/// statement, when the company's offers have changed): the key lookup, the total, the page.
+fn pgbench_script(dir: &Path, key: &BenchKey, raw_query: &str) -> anyhow::Result<PathBuf> {
+    let query = JobOfferQuery::parse(Some(raw_query)).map_err(anyhow::Error::msg)?;
+    let company = key.company_id;
+    let location = match query.location_pattern() {
+        Some(pattern) => format!(" AND location ILIKE '{}'", pattern.replace('\'', "''")),
+        None => String::new(),
+    };
+    let script = format!(
+        "SELECT id, company_id, key_hash FROM api_keys WHERE prefix = '{prefix}' AND revoked_at IS NULL;\n\
+         SELECT COALESCE(sum(offers), 0)::bigint FROM job_offer_counts \
+         WHERE company_id = '{company}' AND status = 'open'{location};\n\
+         SELECT id, company_id, title, description, location, job_type, published_at, status, updated_at \
+         FROM job_offers WHERE company_id = '{company}' AND status = 'open'{location} \
+         ORDER BY published_at DESC NULLS LAST, id LIMIT {limit} OFFSET {offset};\n",
+        prefix = key.prefix,
+        limit = query.per_page,
+        offset = query.offset(),
+    );
+    let path = dir.join(format!(
+        "listing{}.sql",
+        if raw_query.is_empty() { String::new() } else { format!("-{}", raw_query.replace(['=', '&'], "-")) }
+    ));
+    std::fs::write(&path, script).with_context(|| format!("writing {}", path.display()))?;
+    Ok(path)
+}
+
+/// Transactions per second of `pgbench` running `script`, excluding connection time.
+fn pgbench_throughput(
+    pgbench: &Path,
+    database_url: &str,
+    script: &Path,
+    clients: usize,
+    seconds: u64,
+) -> anyhow::Result<f64> {
+    let output = std::process::Command::new(pgbench)
+        .args(["-n", "-M", "prepared", "-j", "1", "-c", &clients.to_string(), "-T", &seconds.to_string(), "-f"])
+        .arg(script)
+        .arg(database_url)
+        .output()
+        .context("running pgbench")?;
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    if !output.status.success() {
+        bail!("pgbench failed: {}{}", stdout, String::from_utf8_lossy(&output.stderr));
+    }
+    stdout
+        .lines()
+        .find_map(|line| line.strip_prefix("tps = "))
+        .and_then(|rest| rest.split_whitespace().next())
+        .and_then(|tps| tps.parse().ok())
+        .with_context(|| format!("no tps in pgbench's output: {stdout}"))
+}
+
+/// Requests per second over `clients` keep-alive connections for `seconds`, after a one-second warm-up, from
+/// a thread and runtime of their own. Every answer must be a 200.
+fn http_throughput(address: SocketAddr, path: &str, key: &str, clients: usize, seconds: u64) -> anyhow::Result<f64> {
+    let request: Arc<[u8]> =
+        format!("GET {path} HTTP/1.1\r\nHost: {address}\r\nX-API-Key: {key}\r\nUser-Agent: bench\r\n\r\n")
+            .into_bytes()
+            .into();
+    std::thread::scope(|scope| {
+        scope
+            .spawn(|| {
+                let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+                runtime.block_on(async {
+                    let warm_up = Instant::now() + Duration::from_secs(1);
+                    let connections: Vec<_> = (0..clients)
+                        .map(|_| {
+                            tokio::spawn(keep_asking(address, request.clone(), warm_up, Duration::from_secs(seconds)))
+                        })
+                        .collect();
+                    let mut answered = 0u64;
+                    for connection in connections {
+                        answered += connection.await??;
+                    }
+                    Ok(answered as f64 / seconds as f64)
+                })
+            })
+            .join()
+            .map_err(|_| anyhow::anyhow!("the load thread panicked"))?
+    })
+}
+
+/// One connection: requests until the measured period ends; returns how many were answered in it.
+async fn keep_asking(address: SocketAddr, request: Arc<[u8]>, start: Instant, period: Duration) -> anyhow::Result<u64> {
+    let mut stream = TcpStream::connect(address).await?;
+    stream.set_nodelay(true)?;
+    let mut buffer = Vec::with_capacity(64 << 10);
+    let mut answered = 0;
+    let end = start + period;
+    loop {
+        let now = Instant::now();
+        if now >= end {
+            return Ok(answered);
+        }
+        stream.write_all(&request).await?;
+        let status = read_response(&mut stream, &mut buffer).await?;
+        if status != 200 {
+            bail!("the listing answered {status}");
+        }
+        if now >= start {
+            answered += 1;
+        }
+    }
+}
+
+/// Reads one response with a `Content-Length` body; returns its status.
+async fn read_response(stream: &mut TcpStream, buffer: &mut Vec<u8>) -> anyhow::Result<u16> {
+    loop {
+        if let Some(header_end) = buffer.windows(4).position(|w| w == b"\r\n\r\n") {
+            let head = std::str::from_utf8(&buffer[..header_end]).context("response head")?;
+            let status: u16 = head.get(9..12).and_then(|s| s.parse().ok()).context("status line")?;
+            let length: usize = head
+                .lines()
+                .find_map(|line| {
+                    let (name, value) = line.split_once(':')?;
+                    name.eq_ignore_ascii_case("content-length").then(|| value.trim().parse().ok())?
+                })
+                .unwrap_or(0);
+            let total = header_end + 4 + length;
+            while buffer.len() < total {
+                if stream.read_buf(buffer).await? == 0 {
+                    bail!("connection closed mid-response");
+                }
+            }
+            buffer.drain(..total);
+            return Ok(status);
+        }
+        if stream.read_buf(buffer).await? == 0 {
+            bail!("connection closed");
+        }
+    }
 }
 
 /// Realistic, varied offers from a fixed seed, so two runs of the same size hold the same data.

@@ -60,14 +60,23 @@ pub struct ActiveKey {
     pub id: Uuid,
     pub company_id: Uuid,
     pub key_hash: Vec<u8>,
+    /// The company's `job_offer_listing_versions.version` (0 before its first offer), read in the same
+    /// statement so that a request costs one round trip before the listing cache can answer it.
+    pub offers_version: i64,
 }
 
 /// The active keys sharing a prefix (almost always one); the caller compares hashes in constant time.
+/// Read on every request, never cached: a revoked key is refused by the next request on every instance
+/// (CONTRACT §2).
 pub async fn find_active_by_prefix(db: &PgPool, prefix: &str) -> sqlx::Result<Vec<ActiveKey>> {
-    sqlx::query_as("SELECT id, company_id, key_hash FROM api_keys WHERE prefix = $1 AND revoked_at IS NULL")
-        .bind(prefix)
-        .fetch_all(db)
-        .await
+    sqlx::query_as(
+        "SELECT k.id, k.company_id, k.key_hash, COALESCE(v.version, 0) AS offers_version
+         FROM api_keys AS k LEFT JOIN job_offer_listing_versions AS v ON v.company_id = k.company_id
+         WHERE k.prefix = $1 AND k.revoked_at IS NULL",
+    )
+    .bind(prefix)
+    .fetch_all(db)
+    .await
 }
 
 /// Records when keys were last used; called by the API log writer with a batch's latest use per key.

@@ -1,14 +1,16 @@
 //! The `job_offers` table: the listing (CONTRACT §4), lookups (§5), and the operator's writes.
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, NaiveDate, NaiveTime, TimeDelta, Utc};
 use serde::Serialize;
-use sqlx::{PgConnection, PgExecutor, PgPool, Postgres, QueryBuilder};
+use sqlx::postgres::PgRow;
+use sqlx::{PgConnection, PgExecutor, PgPool, Postgres, QueryBuilder, Row};
 use uuid::Uuid;
 
 use crate::domain::job_offer_query::JobOfferQuery;
 use crate::domain::timestamp;
 
-/// A job offer as the API shows it: exactly the fields of CONTRACT §4.
+// CONTRACT §4: exactly these fields. (Doc comments here become the OpenAPI description.)
+/// A job offer as the API shows it.
 #[derive(Debug, Clone, sqlx::FromRow, Serialize, utoipa::ToSchema)]
 pub struct JobOffer {
     pub id: Uuid,
@@ -31,50 +33,139 @@ pub struct JobOffer {
 
 const COLUMNS: &str = "id, company_id, title, description, location, job_type, published_at, status, updated_at";
 
-/// One page of a company's offers and the total matching the filters.
+/// One page of a company's offers and the total matching the filters, in one statement ([`listing_sql`]).
 pub async fn list(db: &PgPool, company_id: Uuid, query: &JobOfferQuery) -> sqlx::Result<(Vec<JobOffer>, i64)> {
-    let total: i64 = total_sql("", company_id, query).build_query_scalar().fetch_one(db).await?;
-    if query.offset() >= total {
-        return Ok((Vec::new(), total));
-    }
-    let offers = page_sql("", company_id, query).build_query_as().fetch_all(db).await?;
-    Ok((offers, total))
+    let rows: Vec<ListingRow> = listing_sql("", company_id, query).build_query_as().fetch_all(db).await?;
+    let total = rows.first().map_or(0, |row| row.total);
+    Ok((rows.into_iter().filter_map(|row| row.offer).collect(), total))
 }
 
-/// The listing's total, after `prefix` (empty, or `EXPLAIN …` for the benchmark). Without date bounds it is a
-/// sum over `job_offer_counts`, kept by triggers (migration 3): a few rows per distinct location and job type
-/// instead of every matching offer. With date bounds it counts the matching offers.
+/// A row of [`listing_sql`]: the total, and an offer unless the page is empty (then the only row has none).
+struct ListingRow {
+    total: i64,
+    offer: Option<JobOffer>,
+}
+
+impl<'r> sqlx::FromRow<'r, PgRow> for ListingRow {
+    fn from_row(row: &'r PgRow) -> sqlx::Result<Self> {
+        let total = row.try_get("total")?;
+        let offer = match row.try_get::<Option<Uuid>, _>("id")? {
+            Some(_) => Some(JobOffer::from_row(row)?),
+            None => None,
+        };
+        Ok(ListingRow { total, offer })
+    }
+}
+
+/// The total and the page in one round trip, after `prefix` (empty, or `EXPLAIN …` for the benchmark): the
+/// total is computed once and the page joined to it, every row carrying it. A page past the end is not walked
+/// (`offset < total` gates the page scan), so an absurd page number costs no more than the total.
+pub fn listing_sql<'a>(prefix: &str, company_id: Uuid, query: &JobOfferQuery) -> QueryBuilder<'a, Postgres> {
+    let mut sql = QueryBuilder::new(format!("{prefix}SELECT listing_total.total, o.* FROM (SELECT "));
+    push_total(&mut sql, company_id, query);
+    sql.push(" AS total) AS listing_total LEFT JOIN LATERAL (SELECT ");
+    sql.push(COLUMNS);
+    sql.push(" FROM job_offers");
+    push_filters(&mut sql, company_id, query, PublishedRange::of(query));
+    sql.push(" AND ").push_bind(query.offset()).push(" < listing_total.total");
+    push_order_and_page(&mut sql, query);
+    // The page's order again: a join does not promise to keep its subquery's.
+    sql.push(") AS o ON true ORDER BY o.published_at DESC NULLS LAST, o.id");
+    sql
+}
+
+/// The listing's total alone, after `prefix` (for the benchmark's plans).
 pub fn total_sql<'a>(prefix: &str, company_id: Uuid, query: &JobOfferQuery) -> QueryBuilder<'a, Postgres> {
-    if query.published_after.is_some() || query.published_before.is_some() {
-        let mut count = QueryBuilder::new(format!("{prefix}SELECT count(*) FROM job_offers"));
-        push_filters(&mut count, company_id, query);
-        return count;
-    }
-    let mut sum = QueryBuilder::new(format!("{prefix}SELECT COALESCE(sum(offers), 0)::bigint FROM job_offer_counts"));
-    sum.push(" WHERE company_id = ").push_bind(company_id);
-    sum.push(" AND status = ").push_bind(query.status.clone());
-    if let Some(pattern) = query.location_pattern() {
-        sum.push(" AND location ILIKE ").push_bind(pattern);
-    }
-    if let Some(job_type) = &query.job_type {
-        sum.push(" AND job_type = ").push_bind(job_type.clone());
-    }
-    sum
+    let mut sql = QueryBuilder::new(format!("{prefix}SELECT "));
+    push_total(&mut sql, company_id, query);
+    sql
 }
 
-/// One page of the listing, after `prefix`.
+/// One page of the listing alone, after `prefix`.
 pub fn page_sql<'a>(prefix: &str, company_id: Uuid, query: &JobOfferQuery) -> QueryBuilder<'a, Postgres> {
     let mut page = QueryBuilder::new(format!("{prefix}SELECT {COLUMNS} FROM job_offers"));
-    push_filters(&mut page, company_id, query);
-    // CONTRACT §4: newest first, nulls last, then id, so pages neither overlap nor skip.
-    page.push(" ORDER BY published_at DESC NULLS LAST, id LIMIT ")
-        .push_bind(query.per_page)
-        .push(" OFFSET ")
-        .push_bind(query.offset());
+    push_filters(&mut page, company_id, query, PublishedRange::of(query));
+    push_order_and_page(&mut page, query);
     page
 }
 
-fn push_filters(sql: &mut QueryBuilder<'_, Postgres>, company_id: Uuid, query: &JobOfferQuery) {
+fn push_order_and_page(sql: &mut QueryBuilder<'_, Postgres>, query: &JobOfferQuery) {
+    // CONTRACT §4: newest first, nulls last, then id, so pages neither overlap nor skip.
+    sql.push(" ORDER BY published_at DESC NULLS LAST, id LIMIT ")
+        .push_bind(query.per_page)
+        .push(" OFFSET ")
+        .push_bind(query.offset());
+}
+
+/// The total as a scalar expression, without counting every matching offer:
+/// - no date bounds: a sum over `job_offer_counts` (migration 3), a few rows per location and job type;
+/// - date bounds: a sum over `job_offer_day_counts` (migration 6) for the whole days inside the bounds, plus a
+///   count of the offers published in the partial days at either end (at most a day's offers each).
+fn push_total(sql: &mut QueryBuilder<'_, Postgres>, company_id: Uuid, query: &JobOfferQuery) {
+    let range = PublishedRange::of(query);
+    if range.is_unbounded() {
+        sql.push("(SELECT COALESCE(sum(offers), 0)::bigint FROM job_offer_counts");
+        push_counter_filters(sql, company_id, query);
+        sql.push(")");
+        return;
+    }
+    let Some(days) = range.whole_days() else {
+        // Less than a whole day inside the bounds (or none): counting those offers is a short index range.
+        sql.push("(SELECT count(*) FROM job_offers");
+        push_filters(sql, company_id, query, range);
+        sql.push(")");
+        return;
+    };
+    sql.push("(SELECT COALESCE(sum(offers), 0)::bigint FROM job_offer_day_counts");
+    push_counter_filters(sql, company_id, query);
+    if let Some(first) = days.first {
+        sql.push(" AND published_on >= ").push_bind(first);
+    }
+    if let Some(end) = days.end {
+        sql.push(" AND published_on < ").push_bind(end);
+    }
+    sql.push(")");
+    if let (Some(from), Some(first)) = (range.from, days.first) {
+        let first_midnight = midnight(first);
+        if from < first_midnight {
+            sql.push(" + (SELECT count(*) FROM job_offers");
+            push_filters(
+                sql,
+                company_id,
+                query,
+                PublishedRange { from: Some(from), to: None, before: Some(first_midnight) },
+            );
+            sql.push(")");
+        }
+    }
+    if let (Some(to), Some(end)) = (range.to, days.end) {
+        sql.push(" + (SELECT count(*) FROM job_offers");
+        push_filters(sql, company_id, query, PublishedRange { from: Some(midnight(end)), to: Some(to), before: None });
+        sql.push(")");
+    }
+}
+
+/// Filters on a counter table (`job_offer_counts` or `job_offer_day_counts`). A location filter first finds
+/// the company's distinct locations that match in `job_offer_counts` (a few rows), then reads the counters of
+/// those locations only, through the primary key.
+fn push_counter_filters(sql: &mut QueryBuilder<'_, Postgres>, company_id: Uuid, query: &JobOfferQuery) {
+    sql.push(" WHERE company_id = ").push_bind(company_id);
+    sql.push(" AND status = ").push_bind(query.status.clone());
+    if let Some(pattern) = query.location_pattern() {
+        sql.push(" AND location = ANY (ARRAY (SELECT DISTINCT location FROM job_offer_counts WHERE company_id = ")
+            .push_bind(company_id)
+            .push(" AND status = ")
+            .push_bind(query.status.clone())
+            .push(" AND location ILIKE ")
+            .push_bind(pattern)
+            .push("))");
+    }
+    if let Some(job_type) = &query.job_type {
+        sql.push(" AND job_type = ").push_bind(job_type.clone());
+    }
+}
+
+fn push_filters(sql: &mut QueryBuilder<'_, Postgres>, company_id: Uuid, query: &JobOfferQuery, range: PublishedRange) {
     sql.push(" WHERE company_id = ").push_bind(company_id);
     sql.push(" AND status = ").push_bind(query.status.clone());
     if let Some(pattern) = query.location_pattern() {
@@ -84,12 +175,62 @@ fn push_filters(sql: &mut QueryBuilder<'_, Postgres>, company_id: Uuid, query: &
     if let Some(job_type) = &query.job_type {
         sql.push(" AND job_type = ").push_bind(job_type.clone());
     }
-    if let Some(after) = query.published_after {
-        sql.push(" AND published_at >= ").push_bind(after);
+    if let Some(from) = range.from {
+        sql.push(" AND published_at >= ").push_bind(from);
     }
-    if let Some(before) = query.published_before {
-        sql.push(" AND published_at <= ").push_bind(before);
+    if let Some(to) = range.to {
+        sql.push(" AND published_at <= ").push_bind(to);
     }
+    if let Some(before) = range.before {
+        sql.push(" AND published_at < ").push_bind(before);
+    }
+}
+
+/// Bounds on `published_at`: `from` ≤ published_at ≤ `to`, and published_at < `before`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct PublishedRange {
+    from: Option<DateTime<Utc>>,
+    to: Option<DateTime<Utc>>,
+    before: Option<DateTime<Utc>>,
+}
+
+/// The whole UTC days inside a [`PublishedRange`]: `first` ≤ day < `end`, either side open when absent.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct WholeDays {
+    first: Option<NaiveDate>,
+    end: Option<NaiveDate>,
+}
+
+impl PublishedRange {
+    /// CONTRACT §4: `published_after` / `published_before` are inclusive bounds.
+    fn of(query: &JobOfferQuery) -> Self {
+        PublishedRange { from: query.published_after, to: query.published_before, before: None }
+    }
+
+    fn is_unbounded(&self) -> bool {
+        self.from.is_none() && self.to.is_none() && self.before.is_none()
+    }
+
+    /// `None` when no whole day fits. PostgreSQL keeps microseconds, so a day ends inside `to` when its last
+    /// microsecond does, that is when the next midnight is at most `to` + 1 µs.
+    fn whole_days(&self) -> Option<WholeDays> {
+        let first = self.from.map(|from| {
+            let day = from.date_naive();
+            if midnight(day) == from { day } else { day.succ_opt().unwrap_or(day) }
+        });
+        let end = match self.to {
+            Some(to) => Some(to.checked_add_signed(TimeDelta::microseconds(1))?.date_naive()),
+            None => None,
+        };
+        match (first, end) {
+            (Some(first), Some(end)) if first >= end => None,
+            _ => Some(WholeDays { first, end }),
+        }
+    }
+}
+
+fn midnight(day: NaiveDate) -> DateTime<Utc> {
+    day.and_time(NaiveTime::MIN).and_utc()
 }
 
 pub async fn find(db: impl PgExecutor<'_>, id: Uuid) -> sqlx::Result<Option<JobOffer>> {

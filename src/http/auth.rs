@@ -1,6 +1,7 @@
 //! The API key check (CONTRACT §2), as a layer on the career-site routes: it runs after the rate limiter and
 //! before any handler, and hands the [`Caller`] to the handler (request extensions) and to the API log
-//! (response extensions).
+//! (response extensions), and the company's [`OffersVersion`](crate::service::auth::OffersVersion) to the
+//! listing's cache.
 
 use axum::extract::{Request, State};
 use axum::http::{HeaderMap, StatusCode, header};
@@ -9,14 +10,17 @@ use axum::response::{IntoResponse, Response};
 
 use super::AppState;
 use super::error::ApiError;
-use crate::service::auth::{Caller, authenticate};
+use crate::service::auth::{Caller, authenticate_with_offers_version};
 
 pub async fn require_api_key(State(state): State<AppState>, mut request: Request, next: Next) -> Response {
     let caller = match presented_key(request.headers()) {
         PresentedKey::Missing => return unauthorized("API key is required"),
         PresentedKey::Unreadable => return unauthorized("Invalid API key"),
-        PresentedKey::Value(raw) => match authenticate(&state.db, &raw).await {
-            Ok(Some(caller)) => caller,
+        PresentedKey::Value(raw) => match authenticate_with_offers_version(&state.db, &raw).await {
+            Ok(Some((caller, offers_version))) => {
+                request.extensions_mut().insert(offers_version);
+                caller
+            }
             Ok(None) => return unauthorized("Invalid API key"),
             Err(error) => return ApiError::internal(error).into_response(),
         },

@@ -46,18 +46,25 @@ pub fn router() -> Router<AppState> {
 #[allow(dead_code)]
 pub struct ApplicationFormFields {
     /// The offer (must be the company's, and `open` or `active`).
-    #[schema(format = Uuid)]
+    #[schema(format = Uuid, pattern = r"^[0-9a-fA-F]{8}-([0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}$")]
     job_offer_id: String,
+    /// Trimmed; not blank. At most 64 KiB (UTF-8), like every text field.
+    #[schema(min_length = 1, max_length = 65536, pattern = r"\S")]
     first_name: String,
+    #[schema(min_length = 1, max_length = 65536, pattern = r"\S")]
     last_name: String,
-    /// Trimmed and lowercased.
+    /// `local@domain`, no spaces, at most 254 characters; trimmed and lowercased.
+    #[schema(min_length = 3, max_length = 254, pattern = r"^\s*[^\s@]+@[^\s@]+\s*$")]
     email: String,
     /// PDF or DOCX, detected from its bytes; at most MAX_CV_BYTES (10 MiB by default).
     #[schema(value_type = String, format = Binary)]
     cv: Vec<u8>,
+    #[schema(max_length = 65536)]
     phone: Option<String>,
+    #[schema(max_length = 65536)]
     linkedin_url: Option<String>,
     /// Stored as-is; empty when omitted.
+    #[schema(max_length = 65536)]
     cover_letter: Option<String>,
 }
 
@@ -264,12 +271,13 @@ fn intake_error(error: IntakeError) -> ApiError {
     }
 }
 
-/// An application's status (CONTRACT §7).
+// CONTRACT §7. (Doc comments of annotated handlers become the OpenAPI description.)
+/// An application's status.
 #[utoipa::path(
     get,
     path = "/api/job_applications/{application_id}",
     tag = "Applications",
-    params(("application_id" = String, Path, description = "Strictly xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx")),
+    params(("application_id" = uuid::Uuid, Path, description = "The application's id: xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx, hexadecimal digits in either case", pattern = r"^[0-9a-fA-F]{8}-([0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}$")),
     responses(
         (status = 200, description = "The application", body = Success<ApplicationStatus>),
         (status = 400, description = "`Invalid application ID format`", body = ErrorBody),

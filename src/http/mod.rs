@@ -17,6 +17,7 @@ pub mod health;
 pub mod job_applications;
 pub mod job_offers;
 pub mod metrics;
+pub mod listing_cache;
 pub mod openapi;
 pub mod rate_limit;
 

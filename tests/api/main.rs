@@ -6,9 +6,11 @@ mod common;
 mod prometheus;
 
 mod api_logs;
+mod api_reference;
 mod auth;
 mod envelope;
 mod job_offers;
 mod observability;
+mod listing_cache;
 mod rate_limit;
 mod serving;
