@@ -19,6 +19,7 @@ use crate::db;
 use crate::db::companies::{Company, CompanyChanges, NewCompany};
 use crate::db::job_offers::OfferFields;
 use crate::domain::api_key::NewApiKey;
+use crate::domain::import_credentials::{ImportEnvironment, NewImportClient};
 use crate::service::{demo, offer_import};
 
 /// The hidden first argument that turns the binary into a CV extraction child (see [`crate::cv`]).
@@ -43,6 +44,9 @@ enum Command {
     /// Create, list and revoke API keys.
     #[command(subcommand, name = "api-key")]
     ApiKey(ApiKeyCommand),
+    /// Create, list and revoke credentials of the Teamio import API.
+    #[command(subcommand, name = "import-client")]
+    ImportClient(ImportClientCommand),
     /// Create, change and import job offers.
     #[command(subcommand)]
     Offer(OfferCommand),
@@ -98,6 +102,26 @@ enum ApiKeyCommand {
 }
 
 #[derive(Subcommand)]
+enum ImportClientCommand {
+    /// Make a client; its secret is printed this once and never stored.
+    Create {
+        #[arg(long)]
+        company: String,
+        /// A sandbox client's tokens work only on POST /api/v1/candidate-reactions/test.
+        #[arg(long)]
+        sandbox: bool,
+        #[arg(long, default_value = "")]
+        label: String,
+    },
+    List {
+        #[arg(long)]
+        company: String,
+    },
+    /// Revoke a client by its id; its tokens stop working at once on every instance.
+    Revoke { id: Uuid },
+}
+
+#[derive(Subcommand)]
 enum OfferCommand {
     Create {
         #[arg(long)]
@@ -138,7 +162,13 @@ struct OfferArgs {
     /// RFC 3339; defaults to now when the offer is open or active.
     #[arg(long)]
     published_at: Option<DateTime<Utc>>,
+    /// The offer's numeric id for the Teamio import API (1 to 2^53 - 1, unique); given automatically.
+    #[arg(long, value_parser = clap::value_parser!(i64).range(1..=MAX_RECRUITMENT_ID))]
+    recruitment_id: Option<i64>,
 }
+
+/// CONTRACT §12: recruitment ids are integers a JSON client holds exactly.
+const MAX_RECRUITMENT_ID: i64 = (1 << 53) - 1;
 
 impl OfferArgs {
     fn into_fields(self) -> anyhow::Result<OfferFields> {
@@ -156,6 +186,7 @@ impl OfferArgs {
             job_type: self.job_type,
             status: self.status,
             published_at: self.published_at,
+            recruitment_id: self.recruitment_id,
             ..OfferFields::default()
         })
     }
@@ -229,6 +260,7 @@ async fn run(command: Command, settings: Settings) -> anyhow::Result<Option<serd
         Command::Migrate => json!({"migrated": true}),
         Command::Company(command) => company(&db, command).await?,
         Command::ApiKey(command) => api_key(&db, command).await?,
+        Command::ImportClient(command) => import_client(&db, command).await?,
         Command::Offer(command) => offer(&db, command).await?,
         Command::Demo => {
             let seeded = demo::seed(&db).await?;
@@ -352,24 +384,72 @@ async fn offer(db: &PgPool, command: OfferCommand) -> anyhow::Result<serde_json:
                 bail!("--title is required and must not be blank");
             }
             fields.status.get_or_insert_with(|| "open".to_owned());
-            db::job_offers::insert(db, company.id, &fields).await?
+            db::job_offers::insert(db, company.id, &fields).await.map_err(|e| offer_write_error(e, &fields))?
         }
-        OfferCommand::Update { offer_id, fields } => db::job_offers::update(db, offer_id, &fields.into_fields()?)
-            .await
-            .map_err(|e| match db::violated_constraint(&e) {
-                Some("job_offers_title_present") => anyhow!("the title must not be blank"),
-                Some("job_offers_status_present") => anyhow!("the status must not be blank"),
-                _ => e.into(),
-            })?
-            .ok_or_else(|| anyhow!("no job offer with id {offer_id}"))?,
+        OfferCommand::Update { offer_id, fields } => {
+            let fields = fields.into_fields()?;
+            db::job_offers::update(db, offer_id, &fields)
+                .await
+                .map_err(|e| match db::violated_constraint(&e) {
+                    Some("job_offers_title_present") => anyhow!("the title must not be blank"),
+                    Some("job_offers_status_present") => anyhow!("the status must not be blank"),
+                    _ => offer_write_error(e, &fields),
+                })?
+                .ok_or_else(|| anyhow!("no job offer with id {offer_id}"))?
+        }
         OfferCommand::Import { company, file } => {
             let company = find_company(db, &company).await?;
             let imported = offer_import::import_json_lines(db, company.id, &file).await?;
             return Ok(json!({"imported": imported}));
         }
     };
-    // The same shape as the API's JobOffer.
-    Ok(serde_json::to_value(&offer)?)
+    // The same shape as the API's JobOffer, plus the offer's recruitment_id (CONTRACT §12).
+    let mut output = serde_json::to_value(&offer)?;
+    if let Some(object) = output.as_object_mut() {
+        object.insert("recruitment_id".to_owned(), offer.recruitment_id.into());
+    }
+    Ok(output)
+}
+
+fn offer_write_error(error: sqlx::Error, fields: &OfferFields) -> anyhow::Error {
+    match db::violated_constraint(&error) {
+        Some("job_offers_recruitment_id_key") => {
+            anyhow!(
+                "the recruitment_id {} is already taken by another offer",
+                fields.recruitment_id.unwrap_or_default()
+            )
+        }
+        _ => error.into(),
+    }
+}
+
+async fn import_client(db: &PgPool, command: ImportClientCommand) -> anyhow::Result<serde_json::Value> {
+    Ok(match command {
+        ImportClientCommand::Create { company, sandbox, label } => {
+            let company = find_company(db, &company).await?;
+            let environment = if sandbox { ImportEnvironment::Sandbox } else { ImportEnvironment::Production };
+            let client = NewImportClient::generate()?;
+            let record = db::import_clients::insert(db, company.id, &client, environment, &label).await?;
+            json!({
+                "id": record.id,
+                "client_id": record.client_id,
+                "client_secret": client.secret,
+                "company_id": record.company_id,
+                "environment": record.environment,
+                "label": record.label,
+                "created_at": crate::domain::timestamp::format(&record.created_at),
+            })
+        }
+        ImportClientCommand::List { company } => {
+            let company = find_company(db, &company).await?;
+            serde_json::to_value(db::import_clients::list(db, company.id).await?)?
+        }
+        ImportClientCommand::Revoke { id } => {
+            let record =
+                db::import_clients::revoke(db, id).await?.ok_or_else(|| anyhow!("no import client with id {id}"))?;
+            serde_json::to_value(record)?
+        }
+    })
 }
 
 fn slugify(name: &str) -> String {

@@ -55,6 +55,7 @@ pub async fn run_with_pool(
         settings.rejection_email_delay,
     );
     let intake_tasks = TaskTracker::new();
+    let import_api = http::teamio::ImportApi::from_settings(&settings).await?;
     let state = AppState {
         db: db.clone(),
         rate_limiter: Arc::new(rate_limiter),
@@ -64,6 +65,7 @@ pub async fn run_with_pool(
         intake_tasks: intake_tasks.clone(),
         max_cv_bytes: settings.max_cv_bytes,
         spool_dir: settings.spool_dir.clone().into(),
+        import_api: Arc::new(import_api),
     };
     let worker_shutdown = CancellationToken::new();
     let worker = tokio::spawn(

@@ -6,6 +6,7 @@ pub mod api_logs;
 pub mod application_claims;
 pub mod candidates;
 pub mod companies;
+pub mod import_clients;
 pub mod job_applications;
 pub mod job_offers;
 pub mod outbox;

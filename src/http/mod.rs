@@ -15,6 +15,7 @@ pub mod job_applications;
 pub mod job_offers;
 pub mod openapi;
 pub mod rate_limit;
+pub mod teamio;
 
 use std::any::Any;
 use std::future::Future;
@@ -54,6 +55,8 @@ pub struct AppState {
     pub max_cv_bytes: u64,
     /// Where CV uploads are spooled while their request is in flight.
     pub spool_dir: Arc<Path>,
+    /// CONTRACT §12: the Teamio import API's limits and token lifetime.
+    pub import_api: Arc<teamio::ImportApi>,
 }
 
 static REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
@@ -64,6 +67,8 @@ pub fn router(state: AppState) -> Router {
         .merge(job_offers::router())
         .merge(job_applications::router())
         .route_layer(middleware::from_fn_with_state(state.clone(), auth::require_api_key))
+        // CONTRACT §12: the Teamio door checks its own bearer tokens (added after the API key layer).
+        .nest("/v1", teamio::router())
         .fallback(unknown_route)
         .layer(CatchPanicLayer::custom(panic_response))
         .layer(middleware::from_fn_with_state(state.clone(), api_log::record_request))
