@@ -8,6 +8,7 @@ use std::path::Path;
 use tokio::io::AsyncWriteExt;
 
 use super::json_stream::{BodyError, BodyResult, StringSink};
+use crate::spool::SpoolFile;
 
 /// Written out to the file in pieces of this size, so a request holds at most this much decoded data.
 const WRITE_BUFFER_BYTES: usize = 64 * 1024;
@@ -31,7 +32,7 @@ pub const NOT_BASE64: &str = "must be valid Base64";
 #[derive(Debug)]
 pub struct DecodedContent {
     /// The decoded bytes, when they were kept (not past the limit, not an attachment beyond the fifth).
-    pub file: Option<tempfile::TempPath>,
+    pub file: Option<SpoolFile>,
     pub size: u64,
     pub over_limit: bool,
     pub not_base64: bool,
@@ -46,19 +47,15 @@ pub struct Base64Spool {
     limit: u64,
     over_limit: bool,
     buffer: Vec<u8>,
-    file: Option<(tokio::fs::File, tempfile::TempPath)>,
+    file: Option<(tokio::fs::File, SpoolFile)>,
 }
 
 impl Base64Spool {
     /// A decoder writing into a new file of `spool_dir`, or checking only when `keep` is false.
     pub fn new(spool_dir: &Path, limit: u64, keep: bool) -> BodyResult<Self> {
         let file = if keep {
-            let (file, path) = tempfile::Builder::new()
-                .prefix("talqo-import-")
-                .tempfile_in(spool_dir)
-                .map_err(BodyError::Spool)?
-                .into_parts();
-            Some((tokio::fs::File::from_std(file), path))
+            let (spooled, writer) = SpoolFile::create_in(spool_dir).map_err(BodyError::Spool)?;
+            Some((tokio::fs::File::from_std(writer), spooled))
         } else {
             None
         };
@@ -123,9 +120,9 @@ impl Base64Spool {
         }
         self.write_out().await?;
         let file = match self.file.take() {
-            Some((mut file, path)) => {
+            Some((mut file, spooled)) => {
                 file.flush().await.map_err(BodyError::Spool)?;
-                Some(path)
+                Some(spooled)
             }
             None => None,
         };
@@ -188,7 +185,7 @@ mod tests {
             }
         }
         let decoded = spool.finish().await.unwrap();
-        let bytes = decoded.file.as_ref().map(|p| std::fs::read(p).unwrap()).unwrap_or_default();
+        let bytes = decoded.file.as_ref().map(|f| std::fs::read(f.path()).unwrap()).unwrap_or_default();
         (decoded, bytes)
     }
 

@@ -10,6 +10,7 @@ use super::error::{FieldError, TeamioError};
 use super::json_stream::CappedText;
 use super::reaction_body::{MAX_ATTACHMENTS, Member, RawFile, RawReaction};
 use crate::domain::candidate::CandidateEmail;
+use crate::spool::SpoolFile;
 
 const NOT_NULL: &str = "must not be null";
 const NOT_BLANK: &str = "must not be blank";
@@ -52,7 +53,7 @@ pub struct CheckedFile {
     pub declared_content_type: String,
     /// `None` for the consent document when it gave no `type`.
     pub kind: Option<AttachmentKind>,
-    pub file: tempfile::TempPath,
+    pub file: SpoolFile,
     pub size_bytes: u64,
 }
 

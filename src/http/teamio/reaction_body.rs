@@ -236,7 +236,7 @@ mod tests {
         assert_eq!(attachments.len(), 3);
         let Member::Value(cv) = &attachments[0] else { panic!("first attachment") };
         let Member::Value(content) = &cv.content else { panic!("content") };
-        assert_eq!(std::fs::read(content.file.as_ref().unwrap()).unwrap(), b"Hello");
+        assert_eq!(std::fs::read(content.file.as_ref().unwrap().path()).unwrap(), b"Hello");
         assert!(matches!(attachments[1], Member::Null));
         assert!(matches!(attachments[2], Member::WrongType));
         assert!(raw.first_oversized.is_none());

@@ -15,6 +15,7 @@ use serde::Serialize;
 use uuid::Uuid;
 
 use super::auth::authorize;
+use super::checks::{AttachmentKind, CheckedFile};
 use super::checks::{CheckedReaction, check_reaction};
 use super::error::{FieldError, TeamioError, TeamioErrorBody, TeamioResult};
 use super::is_json_content_type;
@@ -22,11 +23,16 @@ use super::json_stream::{BodyError, JsonReader};
 use super::reaction_body::read_reaction;
 use crate::db;
 use crate::db::job_offers::JobOffer;
+use crate::domain::application_source::application_source;
 use crate::domain::import_credentials::ImportEnvironment;
 use crate::domain::strict_uuid::parse_strict_uuid;
+use crate::domain::timestamp;
 use crate::http::AppState;
 use crate::service::import_auth::ImportCaller;
-use crate::service::intake::OfferRefusal;
+use crate::service::intake::checks::{Refusal, check_offer};
+use crate::service::intake::submission::{Consent, Door, FileRole, IncomingFile, NewSubmission};
+use crate::service::intake::{IntakeError, detect_content_type};
+use crate::spool::SpoolFile;
 
 static LIMIT_HEADER: HeaderName = HeaderName::from_static("x-ratelimit-limit");
 static REMAINING_HEADER: HeaderName = HeaderName::from_static("x-ratelimit-remaining");
@@ -176,18 +182,24 @@ async fn read_and_accept(
     if declared_length.is_some_and(|length| length > limits.max_body_bytes) {
         return Err(TeamioError::payload_too_large(limits.max_body_bytes));
     }
+    // CONTRACT §12: `source` as §6.
+    let headers = request.headers();
+    let source = application_source(
+        headers.get(header::ORIGIN).and_then(|v| v.to_str().ok()),
+        headers.get(header::REFERER).and_then(|v| v.to_str().ok()),
+    );
     let mut reader = JsonReader::new(request.into_body().into_data_stream(), limits.max_body_bytes);
     let raw =
-        read_reaction(&mut reader, &state.spool_dir, limits.max_attachment_bytes).await.map_err(
-            |error| match error {
+        read_reaction(&mut reader, state.intake.spool_dir(), limits.max_attachment_bytes).await.map_err(|error| {
+            match error {
                 BodyError::TooLarge => TeamioError::payload_too_large(limits.max_body_bytes),
                 BodyError::Invalid(message) => TeamioError::invalid_json(message),
                 BodyError::Read(error) => body_read_failure(error),
                 BodyError::Spool(error) => {
                     TeamioError::internal(anyhow::Error::new(error).context("spooling an import attachment"))
                 }
-            },
-        )?;
+            }
+        })?;
     drop(reader);
     // Steps 4 to 7.
     let reaction = check_reaction(raw, Utc::now())?;
@@ -197,7 +209,7 @@ async fn read_and_accept(
         // Nothing is stored: the spool files are deleted as `reaction` drops.
         ImportEnvironment::Sandbox => Ok(StatusCode::NO_CONTENT.into_response()),
         ImportEnvironment::Production => {
-            let request_uuid = accept(state, caller, offer, reaction).await?;
+            let request_uuid = accept(state, offer, reaction, source).await?;
             Ok(Json(Accepted { request_uuid }).into_response())
         }
     }
@@ -216,36 +228,86 @@ fn body_read_failure(error: axum::Error) -> TeamioError {
 
 /// CONTRACT §12, step 8: the offer of `recruitmentId`, if the caller's company may import into it now.
 async fn open_offer(state: &AppState, caller: &ImportCaller, reaction: &CheckedReaction) -> TeamioResult<JobOffer> {
-    let not_found =
-        || TeamioError::new(StatusCode::UNPROCESSABLE_ENTITY, "RECRUITMENT_NOT_FOUND", "Recruitment not found");
-    let Some(recruitment_id) = reaction.recruitment_id else {
-        return Err(not_found());
+    let offer = match reaction.recruitment_id {
+        Some(recruitment_id) => db::job_offers::find_by_recruitment_id(&state.db, recruitment_id).await?,
+        None => None,
     };
-    let Some(offer) = db::job_offers::find_by_recruitment_id(&state.db, recruitment_id).await? else {
-        return Err(not_found());
-    };
-    match state.intake.open_offer(caller.company_id, offer.id).await? {
-        Ok(offer) => Ok(offer),
-        Err(OfferRefusal::NotFound) => Err(not_found()),
-        Err(OfferRefusal::OtherCompany) => {
-            Err(TeamioError::new(StatusCode::FORBIDDEN, "FORBIDDEN", "Recruitment does not belong to your company"))
+    check_offer(caller.company_id, offer).map_err(|refusal| match refusal {
+        Refusal::OfferOfAnotherCompany => {
+            TeamioError::new(StatusCode::FORBIDDEN, "FORBIDDEN", "Recruitment does not belong to your company")
         }
-        Err(OfferRefusal::NotOpen) => Err(TeamioError::new(
+        Refusal::OfferNotOpen => TeamioError::new(
             StatusCode::UNPROCESSABLE_ENTITY,
             "RECRUITMENT_NOT_ACTIVE",
             "Recruitment is not open for applications",
-        )),
+        ),
+        _ => TeamioError::new(StatusCode::UNPROCESSABLE_ENTITY, "RECRUITMENT_NOT_FOUND", "Recruitment not found"),
+    })
+}
+
+/// Hands the checked request to the intake pipeline's accept step: when it returns, the files are in
+/// STORAGE_URL and the submission is committed; its id is the `requestUuid`. It runs in a task of its own so
+/// that a client that leaves meanwhile cannot cut it halfway.
+async fn accept(state: &AppState, offer: JobOffer, reaction: CheckedReaction, source: String) -> TeamioResult<Uuid> {
+    let mut files = Vec::with_capacity(reaction.attachments.len() + 1);
+    for attachment in reaction.attachments {
+        files.push(incoming_file(attachment).await?);
+    }
+    if let Some(document) = reaction.consent_document {
+        files.push(IncomingFile { role: FileRole::ConsentDocument, ..incoming_file(document).await? });
+    }
+    let submission = NewSubmission {
+        door: Door::TeamioImport,
+        offer,
+        email: reaction.email,
+        first_name: reaction.first_name,
+        last_name: reaction.surname,
+        phone: reaction.phone,
+        linkedin_url: None,
+        cover_letter: String::new(),
+        source,
+        files,
+        consent: Some(Consent { granted: reaction.consent_valid_to.is_some(), valid_to: reaction.consent_valid_to }),
+    };
+    let intake = state.intake.clone();
+    let accepted = tokio::spawn(async move { intake.accept(submission).await })
+        .await
+        .map_err(|join_error| TeamioError::internal(anyhow::anyhow!("the accept task failed: {join_error}")))?;
+    match accepted {
+        Ok(accepted) => Ok(accepted.id),
+        Err(IntakeError::Database(error)) => Err(database_unavailable(error)),
+        Err(error) => Err(TeamioError::internal(error)),
     }
 }
 
-/// Hands the checked request to the intake pipeline's accept step; its id is the `requestUuid`.
-async fn accept(
-    _state: &AppState,
-    _caller: &ImportCaller,
-    _offer: JobOffer,
-    _reaction: CheckedReaction,
-) -> TeamioResult<Uuid> {
-    Err(TeamioError::internal(anyhow::anyhow!("the intake pipeline's accept step is not available yet")))
+async fn incoming_file(file: CheckedFile) -> TeamioResult<IncomingFile> {
+    let spooled: SpoolFile = file.file;
+    let detected_content_type = detect_content_type(&spooled).await.map_err(TeamioError::internal)?;
+    Ok(IncomingFile {
+        role: match file.kind {
+            Some(AttachmentKind::Cv) => FileRole::Cv,
+            Some(AttachmentKind::MotivationLetter) => FileRole::MotivationLetter,
+            Some(AttachmentKind::Other) | None => FileRole::Other,
+        },
+        filename: Some(file.filename),
+        declared_content_type: Some(file.declared_content_type),
+        detected_content_type,
+        size_bytes: file.size_bytes,
+        spooled,
+    })
+}
+
+/// CONTRACT §11: a database outage is a 503 to retry, not a 500.
+fn database_unavailable(error: sqlx::Error) -> TeamioError {
+    tracing::error!(%error, "database unavailable while accepting an import");
+    TeamioError {
+        retry_after: Some(2),
+        ..TeamioError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "SERVICE_UNAVAILABLE",
+            "Service temporarily unavailable. Please retry later.",
+        )
+    }
 }
 
 /// A request's state (CONTRACT §12).
@@ -308,6 +370,30 @@ async fn find_status(state: &AppState, caller: &ImportCaller, raw_id: &str) -> T
     let Some(request_uuid) = parse_strict_uuid(raw_id) else {
         return Err(TeamioError::validation(vec![FieldError::new("requestUuid", "must be a valid UUID")]));
     };
-    let _ = (state, caller, request_uuid);
-    Err(TeamioError::not_found("Candidate reaction not found"))
+    let not_found = || TeamioError::not_found("Candidate reaction not found");
+    let submission =
+        db::submissions::status_for_company(&state.db, caller.company_id, request_uuid).await?.ok_or_else(not_found)?;
+    // The id the client asked for, read from the offer (an offer deleted since then reads as unknown).
+    let recruitment_id = db::job_offers::find(&state.db, submission.job_offer_id)
+        .await?
+        .map(|offer| offer.recruitment_id)
+        .ok_or_else(not_found)?;
+    let (status, link, error_message) = match (submission.status.as_str(), submission.application_id) {
+        ("completed", Some(application_id)) => (
+            "COMPLETED",
+            Some(format!("{}/api/job_applications/{application_id}", state.import_api.public_base_url)),
+            None,
+        ),
+        ("failed", _) => ("FAILED", None, submission.error_message),
+        _ => ("PROCESSING", None, None),
+    };
+    Ok(ReactionStatus {
+        request_uuid: submission.id,
+        status,
+        recruitment_id,
+        link,
+        error_message,
+        created_at: timestamp::format(&submission.created_at),
+        updated_at: timestamp::format(&submission.updated_at),
+    })
 }
