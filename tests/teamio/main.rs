@@ -7,4 +7,5 @@ mod common;
 mod auth;
 mod checks;
 mod cli;
+mod pipeline;
 mod support;

@@ -114,3 +114,49 @@ pub fn files_under(dir: &std::path::Path) -> usize {
     let Ok(entries) = std::fs::read_dir(dir) else { return 0 };
     entries.filter_map(Result::ok).map(|e| if e.path().is_dir() { files_under(&e.path()) } else { 1 }).sum()
 }
+
+/// The real binary as a child process, for tests that kill it (`kill -9`).
+pub struct ServerProcess {
+    child: std::process::Child,
+    pub base_url: String,
+}
+
+impl ServerProcess {
+    pub async fn start(env: &[(&str, String)]) -> ServerProcess {
+        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_talqo-server"));
+        command
+            .arg("serve")
+            .env_clear()
+            .env("LISTEN_ADDR", format!("127.0.0.1:{port}"))
+            .env("RUST_LOG", "warn")
+            .env("WORKER_INTERVAL", "200ms")
+            .current_dir(std::env::temp_dir())
+            .stdout(std::process::Stdio::null());
+        for (name, value) in env {
+            command.env(name, value);
+        }
+        let child = command.spawn().expect("start talqo-server");
+        let server = ServerProcess { child, base_url: format!("http://127.0.0.1:{port}") };
+        let client = reqwest::Client::new();
+        for _ in 0..400 {
+            if client.get(format!("{}/readyz", server.base_url)).send().await.is_ok_and(|r| r.status().is_success()) {
+                return server;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        panic!("talqo-server did not become ready");
+    }
+
+    /// SIGKILL: nothing is flushed, nothing is finished.
+    pub fn kill(&mut self) {
+        self.child.kill().ok();
+        self.child.wait().ok();
+    }
+}
+
+impl Drop for ServerProcess {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
