@@ -8,7 +8,7 @@ use utoipa::{Modify, OpenApi};
 use super::AppState;
 use super::envelope::{Pagination, Success};
 use super::error::ErrorBody;
-use super::{job_applications, job_offers};
+use super::{job_applications, job_offers, teamio};
 use crate::db::job_offers::JobOffer;
 use job_applications::{ApplicationCreated, ApplicationStatus};
 
@@ -25,7 +25,11 @@ use job_applications::{ApplicationCreated, ApplicationStatus};
         job_offers::list_job_offers,
         job_offers::get_job_offer,
         job_applications::create_job_application,
-        job_applications::get_job_application
+        job_applications::get_job_application,
+        teamio::token::issue_token,
+        teamio::reactions::create_reaction,
+        teamio::reactions::test_reaction,
+        teamio::reactions::reaction_status
     ),
     components(schemas(
         JobOffer,
@@ -40,7 +44,10 @@ use job_applications::{ApplicationCreated, ApplicationStatus};
     modifiers(&SecuritySchemes),
     tags(
         (name = "Job offers", description = "The company's published job offers"),
-        (name = "Applications", description = "Applications with a CV, and their status")
+        (name = "Applications", description = "Applications with a CV, and their status"),
+        (name = "Teamio import", description = "Teamio's candidate import protocol (CONTRACT §12): bearer tokens of \
+            import clients, JSON with base64 attachments, answered once durable and processed in the background. \
+            Every error is `{\"error\":\"<CODE>\",\"message\":\"…\"}` (+ `fieldErrors` on VALIDATION_ERROR).")
     )
 )]
 pub struct ApiDoc;

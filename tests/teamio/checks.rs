@@ -328,3 +328,25 @@ async fn unknown_routes_and_methods_under_api_v1_answer_in_teamio_shape() {
     );
     assert_eq!(fields, pairs(&[("requestUuid", "must be a valid UUID")]));
 }
+
+#[tokio::test]
+async fn the_openapi_document_describes_the_four_routes_and_their_codes() {
+    let app = TestApp::spawn().await;
+    let doc: Value = app.client.get(app.url("/openapi.json")).send().await.unwrap().json().await.unwrap();
+    let paths = &doc["paths"];
+    for (path, method, codes) in [
+        ("/api/v1/auth/token", "post", &["200", "400", "401", "415"][..]),
+        ("/api/v1/candidate-reactions", "post", &["200", "400", "401", "403", "413", "415", "422", "429"][..]),
+        ("/api/v1/candidate-reactions/test", "post", &["204", "400", "401", "422"][..]),
+        ("/api/v1/candidate-reactions/{requestUuid}", "get", &["200", "400", "401", "404"][..]),
+    ] {
+        let responses = &paths[path][method]["responses"];
+        for code in codes {
+            assert!(responses.get(*code).is_some(), "{method} {path} {code}");
+        }
+    }
+    let schemas = &doc["components"]["schemas"];
+    assert!(schemas["ReactionStatus"]["properties"].get("requestUuid").is_some());
+    assert!(schemas["CandidateReaction"]["properties"].get("recruitmentId").is_some());
+    assert!(schemas["TeamioErrorBody"]["properties"].get("fieldErrors").is_some());
+}
