@@ -268,14 +268,21 @@ async fn run(command: Command, settings: Settings) -> anyhow::Result<Option<serd
             std::fs::create_dir_all(sample_cv.parent().unwrap_or(std::path::Path::new(".")))?;
             std::fs::write(&sample_cv, demo::sample_cv_pdf())
                 .with_context(|| format!("cannot write the sample CV {}", sample_cv.display()))?;
+            let import_clients = demo::seed_import_clients(&db, &seeded).await?;
             let output = json!({
                 "company": company_json(&seeded.company),
                 "api_key": seeded.api_key,
                 "job_offer_id": seeded.offer_id,
                 "sample_cv": sample_cv,
+                "recruitment_id": import_clients.recruitment_id,
+                "import_clients": {
+                    "production": {"client_id": import_clients.production.client_id, "client_secret": import_clients.production.secret},
+                    "sandbox": {"client_id": import_clients.sandbox.client_id, "client_secret": import_clients.sandbox.secret},
+                },
             });
             println!("{output}");
             eprintln!("{}", demo::instructions(&seeded.api_key, settings.listen_addr, seeded.offer_id, &sample_cv));
+            eprintln!("{}", demo::teamio_instructions(&settings.public_base_url, &import_clients, &sample_cv));
             db.close().await;
             serve(settings).await?;
             return Ok(None);
