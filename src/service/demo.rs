@@ -144,19 +144,6 @@ pub fn sample_cv_pdf() -> Vec<u8> {
     pdf
 }
 
-#[cfg(test)]
-mod tests {
-    use super::sample_cv_pdf;
-
-    #[test]
-    fn the_sample_cv_is_a_pdf_with_text() {
-        let pdf = sample_cv_pdf();
-        let text = pdf_extract::extract_text_from_mem(&pdf).expect("a readable PDF");
-        assert!(text.contains("Full Stack Developer"), "{text}");
-        assert!(text.contains("PostgreSQL"), "{text}");
-    }
-}
-
 /// A production and a sandbox import client of the demo company (CONTRACT §12), made on each run like the key.
 pub struct DemoImportClients {
     pub production: NewImportClient,
@@ -206,4 +193,17 @@ pub fn teamio_instructions(public_base_url: &str, clients: &DemoImportClients, s
          curl -s -o /dev/null -w '%{{http_code}}\\n' -X POST \"{base}/api/v1/candidate-reactions/test\" \\\n    \
          -H \"Authorization: Bearer $SANDBOX\" -H \"Content-Type: application/json\" -d {body}\n"
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::sample_cv_pdf;
+
+    #[test]
+    fn the_sample_cv_is_a_pdf_with_text() {
+        let pdf = sample_cv_pdf();
+        let text = pdf_extract::extract_text_from_mem(&pdf).expect("a readable PDF");
+        assert!(text.contains("Full Stack Developer"), "{text}");
+        assert!(text.contains("PostgreSQL"), "{text}");
+    }
 }
