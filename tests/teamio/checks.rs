@@ -350,3 +350,33 @@ async fn the_openapi_document_describes_the_four_routes_and_their_codes() {
     assert!(schemas["CandidateReaction"]["properties"].get("recruitmentId").is_some());
     assert!(schemas["TeamioErrorBody"]["properties"].get("fieldErrors").is_some());
 }
+
+#[tokio::test]
+async fn the_company_limit_is_shared_through_redis_by_every_instance() {
+    let prefix = format!("talqo-test-{}", uuid::Uuid::new_v4().simple());
+    let redis = [("REDIS_URL", "redis://127.0.0.1:6379"), ("REDIS_KEY_PREFIX", prefix.as_str())];
+    let mut first = redis.to_vec();
+    first.push(("IMPORT_RATE_LIMIT_PER_COMPANY", "3"));
+    let door = Door::open(TestApp::spawn_with(test_settings(&first)).await).await;
+    let mut settings = test_settings(&first);
+    settings.database_url = door.app.settings.database_url.clone();
+    let second = TestApp::spawn_with(settings).await;
+    let body = reaction(door.offer.recruitment_id);
+    let send = |app: &TestApp| {
+        app.client.post(app.url("/api/v1/candidate-reactions/test")).bearer_auth(&door.sandbox).json(&body).send()
+    };
+    // Both instances count in the same window, unless the minute turns in between (then the count restarts).
+    let window = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() / 60;
+    let statuses = [
+        send(&door.app).await.unwrap().status().as_u16(),
+        send(&second).await.unwrap().status().as_u16(),
+        send(&door.app).await.unwrap().status().as_u16(),
+        send(&second).await.unwrap().status().as_u16(),
+    ];
+    let same_window =
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() / 60 == window;
+    if same_window {
+        assert_eq!(statuses, [204, 204, 204, 429]);
+    }
+    std::mem::forget(second);
+}
