@@ -168,16 +168,14 @@ async fn main() -> anyhow::Result<()> {
         });
     }
     let mut peak_sampled = baseline;
-    let statuses = loop {
-        if uploads.is_empty() {
-            break Vec::new();
-        }
+    let mut statuses = Vec::new();
+    while !uploads.is_empty() {
         peak_sampled = peak_sampled.max(proc_status_kib(server.pid, "VmRSS").unwrap_or(0));
         tokio::select! {
-            all = async { let mut s = Vec::new(); while let Some(r) = uploads.join_next().await { s.push(r.unwrap_or(0)); } s } => break all,
+            Some(status) = uploads.join_next() => statuses.push(status.unwrap_or(0)),
             () = tokio::time::sleep(Duration::from_millis(50)) => {}
         }
-    };
+    }
     let accepted_in = started.elapsed();
     let hwm_streaming = proc_status_kib(server.pid, "VmHWM")?;
     loop {
@@ -203,6 +201,11 @@ async fn main() -> anyhow::Result<()> {
         accepted_in.as_secs_f64(),
         processed_in.as_secs_f64()
     );
+    let mut counts = std::collections::BTreeMap::new();
+    for status in &statuses {
+        *counts.entry(*status).or_insert(0) += 1;
+    }
+    println!("   status codes        {counts:?} (0 = no answer)");
     println!("   RSS baseline        {:>7.1} MiB", baseline as f64 / 1024.0);
     println!("   VmHWM streaming     {:>7.1} MiB (until every request was answered)", hwm_streaming as f64 / 1024.0);
     println!(
@@ -212,6 +215,11 @@ async fn main() -> anyhow::Result<()> {
     println!("   sampled peak RSS    {:>7.1} MiB", peak_sampled as f64 / 1024.0);
     db.close().await;
     server.stop().await;
+    if ok < options.big_clients {
+        let log = std::fs::read_to_string(files.join("server.log")).unwrap_or_default();
+        let tail: Vec<&str> = log.lines().rev().take(10).collect();
+        println!("   server log (last lines):\n{}", tail.into_iter().rev().collect::<Vec<_>>().join("\n"));
+    }
     drop_database().await?;
     std::fs::remove_dir_all(&files).ok();
     Ok(())
