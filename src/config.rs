@@ -13,6 +13,8 @@ use anyhow::{Context, bail};
 use ipnet::IpNet;
 
 use crate::cv::ExtractionLimits;
+use crate::http::client_ip::ClientIpHeader;
+use crate::mail::DeliveryPolicy;
 
 #[derive(Clone)]
 pub struct Settings {
@@ -32,6 +34,10 @@ pub struct Settings {
     pub mail_url: String,
     pub mail_from: String,
     pub rejection_email_delay: Duration,
+    /// CONTRACT §11 "Email": bound on connecting to the SMTP server and on each of its replies.
+    pub mail_smtp_timeout: Duration,
+    /// How the outbox is leased and retried (`MAIL_LEASE`, `MAIL_RETRY_DELAY`, `MAIL_MAX_ATTEMPTS`).
+    pub mail_delivery: DeliveryPolicy,
     pub scorer: ScorerKind,
     pub openai_base_url: String,
     pub openai_api_key: Option<String>,
@@ -47,7 +53,21 @@ pub struct Settings {
     /// CONTRACT §11 "Crashes": how often files left by dead requests are swept, and how long an upload may
     /// stay uncommitted before it counts as one.
     pub orphan_sweep_interval: Duration,
+    /// How long `api_logs` rows are kept; zero keeps them forever.
+    pub api_log_retention: Duration,
     pub log_format: LogFormat,
+    /// CONTRACT §11: how long start-up waits for PostgreSQL to accept connections.
+    pub database_connect_timeout: Duration,
+    /// CONTRACT §11: how long a request waits for a database connection before answering 503.
+    pub database_acquire_timeout: Duration,
+    /// CONTRACT §11: the one forwarded header believed from `TRUSTED_PROXIES`.
+    pub client_ip_header: ClientIpHeader,
+    /// CONTRACT §11: addresses the in-memory rate limiter tracks per window (its memory bound).
+    pub rate_limit_max_addresses: usize,
+    /// CONTRACT §11: bounds on what slow or idle clients can hold.
+    pub connection_limits: ConnectionLimits,
+    /// CONTRACT §11: how long requests in flight get after SIGTERM.
+    pub shutdown_timeout: Duration,
     /// CONTRACT §10: the base of every link the server prints or serves, without a trailing `/`.
     pub public_base_url: String,
     /// CONTRACT §12: the Teamio import API's limits and token lifetime.
@@ -64,6 +84,30 @@ pub struct ImportSettings {
     pub max_body_bytes: u64,
     /// `MAX_ATTACHMENT_BYTES`: the largest decoded attachment or consent document.
     pub max_attachment_bytes: u64,
+}
+
+/// What one client connection may hold, and for how long (CONTRACT §11).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ConnectionLimits {
+    /// Request headers not complete within this → the connection is closed.
+    pub header_read_timeout: Duration,
+    /// A request body that sends nothing for this long → 408.
+    pub body_idle_timeout: Duration,
+    /// A keep-alive connection with no request for this long is closed.
+    pub keep_alive_timeout: Duration,
+    /// Connections served at once; more wait in the listen backlog.
+    pub max_connections: usize,
+}
+
+impl Default for ConnectionLimits {
+    fn default() -> Self {
+        ConnectionLimits {
+            header_read_timeout: Duration::from_secs(10),
+            body_idle_timeout: Duration::from_secs(30),
+            keep_alive_timeout: Duration::from_secs(60),
+            max_connections: 20_000,
+        }
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -129,6 +173,32 @@ impl Settings {
         if max_cv_bytes == 0 {
             bail!("MAX_CV_BYTES must be at least 1");
         }
+        let mail_max_attempts = parsed("MAIL_MAX_ATTEMPTS", "10")?;
+        if mail_max_attempts == 0 {
+            bail!("MAIL_MAX_ATTEMPTS must be at least 1");
+        }
+        let mail_delivery = DeliveryPolicy::new(
+            duration("MAIL_LEASE", "35m")?,
+            duration("MAIL_RETRY_DELAY", "10s")?,
+            i32::try_from(mail_max_attempts).context("MAIL_MAX_ATTEMPTS is too large")?,
+        );
+        if mail_delivery.lease.is_zero() {
+            bail!("MAIL_LEASE must be longer than zero");
+        }
+        let client_ip_header = or("CLIENT_IP_HEADER", "x-forwarded-for");
+        let client_ip_header = ClientIpHeader::parse(&client_ip_header).with_context(|| {
+            format!("CLIENT_IP_HEADER must be x-forwarded-for, x-real-ip or forwarded, got {client_ip_header:?}")
+        })?;
+        let connection_limits = ConnectionLimits {
+            header_read_timeout: duration("HEADER_READ_TIMEOUT", "10s")?,
+            body_idle_timeout: duration("BODY_IDLE_TIMEOUT", "30s")?,
+            keep_alive_timeout: duration("KEEP_ALIVE_TIMEOUT", "60s")?,
+            max_connections: usize::try_from(parsed("MAX_CONNECTIONS", "20000")?)
+                .context("MAX_CONNECTIONS is too large")?,
+        };
+        if connection_limits.max_connections == 0 {
+            bail!("MAX_CONNECTIONS must be at least 1");
+        }
         let defaults = ExtractionLimits::default();
         let extraction = ExtractionLimits {
             memory_bytes: parsed("EXTRACT_MEMORY_MB", &(defaults.memory_bytes >> 20).to_string())? << 20,
@@ -172,6 +242,8 @@ impl Settings {
             mail_url: or("MAIL_URL", "file://./data/mail"),
             mail_from: or("MAIL_FROM", "Talqo <no-reply@localhost>"),
             rejection_email_delay: duration("REJECTION_EMAIL_DELAY", "24h")?,
+            mail_smtp_timeout: duration("MAIL_SMTP_TIMEOUT", "10m")?,
+            mail_delivery,
             scorer,
             openai_base_url: or("OPENAI_BASE_URL", "https://api.openai.com/v1"),
             openai_api_key,
@@ -182,7 +254,15 @@ impl Settings {
             spool_dir: var("SPOOL_DIR").map(PathBuf::from).unwrap_or_else(std::env::temp_dir),
             worker_interval: duration("WORKER_INTERVAL", "1s")?,
             orphan_sweep_interval: duration("ORPHAN_SWEEP_INTERVAL", "10m")?,
+            api_log_retention: duration("API_LOG_RETENTION", "90d")?,
             log_format,
+            database_connect_timeout: duration("DATABASE_CONNECT_TIMEOUT", "30s")?,
+            database_acquire_timeout: duration("DATABASE_ACQUIRE_TIMEOUT", "1500ms")?,
+            client_ip_header,
+            rate_limit_max_addresses: usize::try_from(parsed("RATE_LIMIT_MAX_ADDRESSES", "100000")?.max(1))
+                .context("RATE_LIMIT_MAX_ADDRESSES is too large")?,
+            connection_limits,
+            shutdown_timeout: duration("SHUTDOWN_TIMEOUT", "25s")?,
         })
     }
 }
@@ -202,6 +282,8 @@ impl fmt::Debug for Settings {
             .field("mail_url", &redact_url(&self.mail_url))
             .field("mail_from", &self.mail_from)
             .field("rejection_email_delay", &self.rejection_email_delay)
+            .field("mail_smtp_timeout", &self.mail_smtp_timeout)
+            .field("mail_delivery", &self.mail_delivery)
             .field("scorer", &self.scorer)
             .field("openai_base_url", &self.openai_base_url)
             .field("openai_api_key", &self.openai_api_key.as_ref().map(|_| "[redacted]"))
@@ -212,9 +294,16 @@ impl fmt::Debug for Settings {
             .field("spool_dir", &self.spool_dir)
             .field("worker_interval", &self.worker_interval)
             .field("orphan_sweep_interval", &self.orphan_sweep_interval)
+            .field("api_log_retention", &self.api_log_retention)
             .field("log_format", &self.log_format)
             .field("public_base_url", &self.public_base_url)
             .field("import", &self.import)
+            .field("database_connect_timeout", &self.database_connect_timeout)
+            .field("database_acquire_timeout", &self.database_acquire_timeout)
+            .field("client_ip_header", &self.client_ip_header)
+            .field("rate_limit_max_addresses", &self.rate_limit_max_addresses)
+            .field("connection_limits", &self.connection_limits)
+            .field("shutdown_timeout", &self.shutdown_timeout)
             .finish()
     }
 }
@@ -321,6 +410,25 @@ mod tests {
         assert_eq!(settings.mail_url, "file://./data/mail");
         assert_eq!(settings.scorer, ScorerKind::Builtin);
         assert_eq!(settings.rejection_email_delay, Duration::from_secs(86_400));
+        assert_eq!(settings.api_log_retention, Duration::from_secs(90 * 86_400));
+        assert_eq!(settings.mail_delivery, DeliveryPolicy::default());
+        assert_eq!(settings.mail_smtp_timeout, crate::mail::DEFAULT_SMTP_TIMEOUT);
+    }
+
+    #[test]
+    fn holding_up_settings_default_to_the_contract() {
+        let settings = Settings::from_lookup(|_| None).unwrap();
+        assert_eq!(settings.connection_limits, ConnectionLimits::default());
+        assert_eq!(settings.connection_limits.header_read_timeout, Duration::from_secs(10));
+        assert_eq!(settings.connection_limits.body_idle_timeout, Duration::from_secs(30));
+        assert_eq!(settings.connection_limits.keep_alive_timeout, Duration::from_secs(60));
+        assert_eq!(settings.shutdown_timeout, Duration::from_secs(25));
+        assert_eq!(settings.database_connect_timeout, Duration::from_secs(30));
+        assert_eq!(settings.client_ip_header, ClientIpHeader::XForwardedFor);
+        let real_ip = Settings::from_lookup(|n| (n == "CLIENT_IP_HEADER").then(|| "X-Real-IP".into())).unwrap();
+        assert_eq!(real_ip.client_ip_header, ClientIpHeader::XRealIp);
+        assert!(Settings::from_lookup(|n| (n == "CLIENT_IP_HEADER").then(|| "via".into())).is_err());
+        assert!(Settings::from_lookup(|n| (n == "MAX_CONNECTIONS").then(|| "0".into())).is_err());
     }
 
     #[test]

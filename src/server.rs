@@ -1,13 +1,15 @@
 //! Running the server: the database, the HTTP edge, the background tasks, and an orderly shutdown
-//! (CONTRACT §10: stop accepting, finish requests in flight, flush the API log, exit 0).
+//! (CONTRACT §10: stop accepting, finish requests in flight, flush the API log, exit 0; §11: all of it
+//! within `SHUTDOWN_TIMEOUT` of the signal).
 
 use std::future::Future;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
 
 use anyhow::Context;
 use sqlx::PgPool;
 use tokio::net::TcpListener;
-
+use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::{ScorerKind, Settings};
@@ -16,12 +18,14 @@ use crate::cv_storage::{CvStorage, storage_from_url};
 use crate::db;
 use crate::http::rate_limit::RateLimiter;
 use crate::http::{self, AppState};
-use crate::mail::{Mailer, mailer_from_url};
+use crate::mail::{Mailer, mailer_with_smtp_timeout};
+use crate::observability;
 use crate::scoring::{BuiltinScorer, OpenAiScorer, OpenAiSettings, Scorer};
-use crate::service::api_log;
+
 use crate::service::intake::background::IntakeBackground;
 use crate::service::intake::{Intake, IntakeSettings};
 use crate::service::worker::Worker;
+use crate::service::{api_log, api_log_retention};
 
 /// Serves on `listener` until `shutdown` resolves. The database is created and migrated first.
 pub async fn run(
@@ -29,7 +33,12 @@ pub async fn run(
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
-    let db = db::connect_and_migrate(&settings.database_url, settings.database_max_connections).await?;
+    let pool_settings = db::PoolSettings {
+        max_connections: settings.database_max_connections,
+        wait_for_database: settings.database_connect_timeout,
+        acquire_timeout: settings.database_acquire_timeout,
+    };
+    let db = db::connect_and_migrate_when_ready(&settings.database_url, &pool_settings).await?;
     run_with_pool(settings, db, listener, shutdown).await
 }
 
@@ -39,9 +48,15 @@ pub async fn run_with_pool(
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
+    // Installed before any request, so nothing recorded before the first scrape is lost.
+    observability::prometheus();
+    // CONTRACT §11: each connection costs a file descriptor; let MAX_CONNECTIONS be reachable.
+    if let Some(limit) = http::connection::raise_open_file_limit() {
+        tracing::debug!(limit, "open-file limit");
+    }
     let rate_limiter = match &settings.redis_url {
         Some(url) => RateLimiter::redis(settings.rate_limit_per_ip, url, &settings.redis_key_prefix).await?,
-        None => RateLimiter::in_memory(settings.rate_limit_per_ip),
+        None => RateLimiter::in_memory_bounded(settings.rate_limit_per_ip, settings.rate_limit_max_addresses),
     };
     let parts = Pipeline::from_settings(&settings)?;
     std::fs::create_dir_all(&settings.spool_dir)
@@ -68,6 +83,9 @@ pub async fn run_with_pool(
         api_log,
         intake: intake.clone(),
         import_api: Arc::new(import_api),
+        client_ip_header: settings.client_ip_header,
+        connection_limits: settings.connection_limits.clone(),
+        shutdown_timeout: settings.shutdown_timeout,
     };
     let worker_shutdown = CancellationToken::new();
     let intake_background = tokio::spawn(
@@ -82,6 +100,7 @@ pub async fn run_with_pool(
         Worker {
             db: db.clone(),
             mailer: parts.mailer,
+            mail_delivery: settings.mail_delivery,
             scorer: parts.scorer,
             storage: parts.storage,
             rejection_email_delay: settings.rejection_email_delay,
@@ -89,22 +108,58 @@ pub async fn run_with_pool(
         }
         .run(worker_shutdown.clone()),
     );
+    let housekeeping = [
+        tokio::spawn(api_log_retention::run(db.clone(), settings.api_log_retention, worker_shutdown.clone())),
+        tokio::spawn(observability::refresh_gauges(db.clone(), worker_shutdown.clone())),
+    ];
     let address = listener.local_addr().context("reading the listening address")?;
     tracing::info!(%address, "serving");
 
+    let signalled = Arc::new(OnceLock::new());
+    let shutdown = {
+        let signalled = signalled.clone();
+        async move {
+            shutdown.await;
+            signalled.set(Instant::now()).ok();
+        }
+    };
     http::serve(listener, state, shutdown).await.context("serving HTTP")?;
 
-    // Every request is done and every queue sender is gone: the writer drains the queue and ends.
+    // CONTRACT §11: everything after the signal shares one deadline, so an orchestrator's kill (10-30 s)
+    // never comes first. The API log gets a short grace to flush what the last requests left.
+    let deadline = signalled.get().copied().unwrap_or_else(Instant::now) + settings.shutdown_timeout;
     tracing::info!("shutting down: finishing applications in flight, flushing the API log, stopping the worker");
-    intake.wait_for_processing().await;
+    if tokio::time::timeout_at(deadline, intake.wait_for_processing()).await.is_err() {
+        tracing::warn!(
+            "SHUTDOWN_TIMEOUT reached with applications still being processed; another instance resumes them"
+        );
+    }
     worker_shutdown.cancel();
-    intake_background.await.context("the intake's background loop failed")?;
-    api_log_writer.await.context("the API log writer failed")?;
-    worker.await.context("the background worker failed")?;
-    db.close().await;
+    let flush_deadline = deadline.max(Instant::now()) + API_LOG_FLUSH_GRACE;
+    match tokio::time::timeout_at(flush_deadline, intake_background).await {
+        Ok(finished) => finished.context("the intake's background loop failed")?,
+        Err(_) => tracing::warn!("the intake's background loop did not stop in time"),
+    }
+    match tokio::time::timeout_at(flush_deadline, api_log_writer).await {
+        Ok(finished) => finished.context("the API log writer failed")?,
+        Err(_) => tracing::warn!("the API log writer did not finish in time; its last rows are lost"),
+    }
+    match tokio::time::timeout_at(flush_deadline, worker).await {
+        Ok(finished) => finished.context("the background worker failed")?,
+        Err(_) => tracing::warn!("the background worker did not stop in time"),
+    }
+    for task in housekeeping {
+        if let Ok(finished) = tokio::time::timeout_at(flush_deadline, task).await {
+            finished.context("a housekeeping task failed")?;
+        }
+    }
+    tokio::time::timeout_at(flush_deadline, db.close()).await.ok();
     tracing::info!("stopped");
     Ok(())
 }
+
+/// What the API log writer and the worker get past `SHUTDOWN_TIMEOUT` to flush and stop.
+const API_LOG_FLUSH_GRACE: Duration = Duration::from_secs(2);
 
 /// The pipeline's swappable parts, chosen by the settings.
 pub struct Pipeline {
@@ -136,7 +191,8 @@ impl Pipeline {
             ),
         };
         let storage = storage_from_url(&settings.storage_url).context("STORAGE_URL")?;
-        let mailer = mailer_from_url(&settings.mail_url, &settings.mail_from).context("MAIL_URL / MAIL_FROM")?;
+        let mailer = mailer_with_smtp_timeout(&settings.mail_url, &settings.mail_from, settings.mail_smtp_timeout)
+            .context("MAIL_URL / MAIL_FROM")?;
         tracing::info!(
             scorer = scorer.name(),
             storage = %storage.describe(),

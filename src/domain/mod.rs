@@ -4,6 +4,8 @@
 pub mod api_key;
 pub mod application_source;
 pub mod candidate;
+pub mod control_characters;
+pub mod email;
 pub mod import_credentials;
 pub mod job_offer_query;
 pub mod strict_uuid;

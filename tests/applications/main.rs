@@ -6,17 +6,21 @@
 mod common;
 #[path = "../support/moto.rs"]
 mod moto;
+#[path = "../support/prometheus.rs"]
+mod prometheus;
 
 mod fixtures;
 
 mod ai_outage;
 mod api_logs;
 mod auto_reject;
+mod crash;
 mod dedup;
 mod get;
 mod happy_path;
 mod hostile_files;
 mod limits;
+mod metrics;
 mod source;
 mod storage;
 mod unreadable;
