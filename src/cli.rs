@@ -146,20 +146,27 @@ enum ApiKeyCommand {
 enum ImportClientCommand {
     /// Make a client; its secret is printed this once and never stored.
     Create {
+        /// The company's id or slug.
         #[arg(long)]
         company: String,
         /// A sandbox client's tokens work only on POST /api/v1/candidate-reactions/test.
         #[arg(long)]
         sandbox: bool,
+        /// A note for operators (who uses this client).
         #[arg(long, default_value = "")]
         label: String,
     },
+    /// List a company's clients, without their secrets.
     List {
+        /// The company's id or slug.
         #[arg(long)]
         company: String,
     },
     /// Revoke a client by its id; its tokens stop working at once on every instance.
-    Revoke { id: Uuid },
+    Revoke {
+        /// The client's id (the `id` printed by `create` or `list`).
+        id: Uuid,
+    },
 }
 
 #[derive(Subcommand)]
