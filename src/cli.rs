@@ -20,6 +20,7 @@ use crate::db;
 use crate::db::companies::{Company, CompanyChanges, NewCompany};
 use crate::db::job_offers::OfferFields;
 use crate::domain::api_key::NewApiKey;
+use crate::domain::import_credentials::{ImportEnvironment, NewImportClient};
 use crate::service::{demo, offer_import};
 
 #[derive(Parser)]
@@ -48,6 +49,9 @@ enum Command {
     /// Create, list and revoke API keys.
     #[command(subcommand, name = "api-key")]
     ApiKey(ApiKeyCommand),
+    /// Create, list and revoke credentials of the Teamio import API.
+    #[command(subcommand, name = "import-client")]
+    ImportClient(ImportClientCommand),
     /// Create, change and import job offers.
     #[command(subcommand)]
     Offer(OfferCommand),
@@ -136,6 +140,33 @@ enum ApiKeyCommand {
 }
 
 #[derive(Subcommand)]
+enum ImportClientCommand {
+    /// Make a client; its secret is printed this once and never stored.
+    Create {
+        /// The company's id or slug.
+        #[arg(long)]
+        company: String,
+        /// A sandbox client's tokens work only on POST /api/v1/candidate-reactions/test.
+        #[arg(long)]
+        sandbox: bool,
+        /// A note for operators (who uses this client).
+        #[arg(long, default_value = "")]
+        label: String,
+    },
+    /// List a company's clients, without their secrets.
+    List {
+        /// The company's id or slug.
+        #[arg(long)]
+        company: String,
+    },
+    /// Revoke a client by its id; its tokens stop working at once on every instance.
+    Revoke {
+        /// The client's id (the `id` printed by `create` or `list`).
+        id: Uuid,
+    },
+}
+
+#[derive(Subcommand)]
 enum OfferCommand {
     /// Create a job offer (status open unless --status says otherwise); prints the JobOffer.
     Create {
@@ -193,8 +224,13 @@ struct OfferArgs {
     /// RFC 3339; defaults to now when the offer is open or active.
     #[arg(long)]
     published_at: Option<DateTime<Utc>>,
+    /// The offer's numeric id for the Teamio import API (1 to 2^53 - 1, unique); given automatically.
+    #[arg(long, value_parser = clap::value_parser!(i64).range(1..=MAX_RECRUITMENT_ID))]
+    recruitment_id: Option<i64>,
 }
 
+/// CONTRACT §12: recruitment ids are integers a JSON client holds exactly.
+const MAX_RECRUITMENT_ID: i64 = (1 << 53) - 1;
 /// One environment variable as `--help` lists it.
 struct EnvironmentVariable {
     name: &'static str,
@@ -233,6 +269,27 @@ const ENVIRONMENT: &[EnvironmentVariable] = &[
         what: "Redis shared by every instance for the rate-limit counters",
     },
     EnvironmentVariable { name: "REDIS_KEY_PREFIX", default: "talqo", what: "prefix of every Redis key" },
+    EnvironmentVariable {
+        name: "PUBLIC_BASE_URL",
+        default: "(http://<LISTEN_ADDR>)",
+        what: "base of every link the server prints or serves",
+    },
+    EnvironmentVariable { name: "IMPORT_TOKEN_TTL", default: "1h", what: "lifetime of a Teamio import access token" },
+    EnvironmentVariable {
+        name: "IMPORT_RATE_LIMIT_PER_COMPANY",
+        default: "50",
+        what: "Teamio imports and /test calls per company per 60-second window",
+    },
+    EnvironmentVariable {
+        name: "MAX_IMPORT_BODY_BYTES",
+        default: "104857600",
+        what: "largest Teamio import body, in bytes",
+    },
+    EnvironmentVariable {
+        name: "MAX_ATTACHMENT_BYTES",
+        default: "10485760",
+        what: "largest decoded Teamio attachment, in bytes",
+    },
     EnvironmentVariable { name: "MAX_CV_BYTES", default: "10485760", what: "largest CV accepted, in bytes" },
     EnvironmentVariable {
         name: "STORAGE_URL",
@@ -437,6 +494,7 @@ impl OfferArgs {
             job_type: self.job_type,
             status: self.status,
             published_at: self.published_at,
+            recruitment_id: self.recruitment_id,
             ..OfferFields::default()
         })
     }
@@ -524,6 +582,7 @@ async fn run(command: Command, settings: Settings) -> anyhow::Result<Option<serd
         Command::Migrate => json!({"migrated": true}),
         Command::Company(command) => company(&db, command).await?,
         Command::ApiKey(command) => api_key(&db, command).await?,
+        Command::ImportClient(command) => import_client(&db, command).await?,
         Command::Offer(command) => offer(&db, command).await?,
         Command::Outbox(OutboxCommand::Failed) => serde_json::to_value(db::outbox::list_failed(&db).await?)?,
     };
@@ -553,6 +612,7 @@ async fn demo(settings: Settings) -> anyhow::Result<()> {
     let data_dir = std::env::current_dir()?.join("data");
     std::fs::create_dir_all(&data_dir).with_context(|| format!("cannot create {}", data_dir.display()))?;
     let seeded = demo::seed(&db, &data_dir.join(demo::KEY_FILE)).await?;
+    let import_clients = demo::seed_import_clients(&db, &seeded).await?;
     db.close().await;
     let sample_cv = data_dir.join("demo-cv.pdf");
     std::fs::write(&sample_cv, demo::sample_cv_pdf())
@@ -564,9 +624,15 @@ async fn demo(settings: Settings) -> anyhow::Result<()> {
         "job_offer_id": seeded.offer_id,
         "sample_cv": sample_cv,
         "listen_addr": address,
+        "recruitment_id": import_clients.recruitment_id,
+        "import_clients": {
+            "production": {"client_id": import_clients.production.client_id, "client_secret": import_clients.production.secret},
+            "sandbox": {"client_id": import_clients.sandbox.client_id, "client_secret": import_clients.sandbox.secret},
+        },
     });
     println!("{output}");
     eprintln!("{}", demo::instructions(&seeded.api_key, address, seeded.offer_id, &sample_cv));
+    eprintln!("{}", demo::teamio_instructions(&settings.public_base_url, &import_clients, &sample_cv));
     crate::server::run(settings, listener, shutdown).await
 }
 
@@ -697,24 +763,72 @@ async fn offer(db: &PgPool, command: OfferCommand) -> anyhow::Result<serde_json:
                 bail!("--title is required and must not be blank");
             }
             fields.status.get_or_insert_with(|| "open".to_owned());
-            db::job_offers::insert(db, company.id, &fields).await?
+            db::job_offers::insert(db, company.id, &fields).await.map_err(|e| offer_write_error(e, &fields))?
         }
-        OfferCommand::Update { offer_id, fields } => db::job_offers::update(db, offer_id, &fields.into_fields()?)
-            .await
-            .map_err(|e| match db::violated_constraint(&e) {
-                Some("job_offers_title_present") => anyhow!("the title must not be blank"),
-                Some("job_offers_status_present") => anyhow!("the status must not be blank"),
-                _ => e.into(),
-            })?
-            .ok_or_else(|| anyhow!("no job offer with id {offer_id}"))?,
+        OfferCommand::Update { offer_id, fields } => {
+            let fields = fields.into_fields()?;
+            db::job_offers::update(db, offer_id, &fields)
+                .await
+                .map_err(|e| match db::violated_constraint(&e) {
+                    Some("job_offers_title_present") => anyhow!("the title must not be blank"),
+                    Some("job_offers_status_present") => anyhow!("the status must not be blank"),
+                    _ => offer_write_error(e, &fields),
+                })?
+                .ok_or_else(|| anyhow!("no job offer with id {offer_id}"))?
+        }
         OfferCommand::Import { company, file } => {
             let company = find_company(db, &company).await?;
             let imported = offer_import::import_json_lines(db, company.id, &file).await?;
             return Ok(json!({"imported": imported}));
         }
     };
-    // The same shape as the API's JobOffer.
-    Ok(serde_json::to_value(&offer)?)
+    // The same shape as the API's JobOffer, plus the offer's recruitment_id (CONTRACT §12).
+    let mut output = serde_json::to_value(&offer)?;
+    if let Some(object) = output.as_object_mut() {
+        object.insert("recruitment_id".to_owned(), offer.recruitment_id.into());
+    }
+    Ok(output)
+}
+
+fn offer_write_error(error: sqlx::Error, fields: &OfferFields) -> anyhow::Error {
+    match db::violated_constraint(&error) {
+        Some("job_offers_recruitment_id_key") => {
+            anyhow!(
+                "the recruitment_id {} is already taken by another offer",
+                fields.recruitment_id.unwrap_or_default()
+            )
+        }
+        _ => error.into(),
+    }
+}
+
+async fn import_client(db: &PgPool, command: ImportClientCommand) -> anyhow::Result<serde_json::Value> {
+    Ok(match command {
+        ImportClientCommand::Create { company, sandbox, label } => {
+            let company = find_company(db, &company).await?;
+            let environment = if sandbox { ImportEnvironment::Sandbox } else { ImportEnvironment::Production };
+            let client = NewImportClient::generate()?;
+            let record = db::import_clients::insert(db, company.id, &client, environment, &label).await?;
+            json!({
+                "id": record.id,
+                "client_id": record.client_id,
+                "client_secret": client.secret,
+                "company_id": record.company_id,
+                "environment": record.environment,
+                "label": record.label,
+                "created_at": crate::domain::timestamp::format(&record.created_at),
+            })
+        }
+        ImportClientCommand::List { company } => {
+            let company = find_company(db, &company).await?;
+            serde_json::to_value(db::import_clients::list(db, company.id).await?)?
+        }
+        ImportClientCommand::Revoke { id } => {
+            let record =
+                db::import_clients::revoke(db, id).await?.ok_or_else(|| anyhow!("no import client with id {id}"))?;
+            serde_json::to_value(record)?
+        }
+    })
 }
 
 fn slugify(name: &str) -> String {

@@ -68,6 +68,22 @@ pub struct Settings {
     pub connection_limits: ConnectionLimits,
     /// CONTRACT §11: how long requests in flight get after SIGTERM.
     pub shutdown_timeout: Duration,
+    /// CONTRACT §10: the base of every link the server prints or serves, without a trailing `/`.
+    pub public_base_url: String,
+    /// CONTRACT §12: the Teamio import API's limits and token lifetime.
+    pub import: ImportSettings,
+}
+
+#[derive(Clone, Debug)]
+pub struct ImportSettings {
+    /// How long an access token works (`IMPORT_TOKEN_TTL`).
+    pub token_ttl: Duration,
+    /// Import requests (`/candidate-reactions` and `/test` together) per company per 60 s window.
+    pub rate_limit_per_company: u32,
+    /// `MAX_IMPORT_BODY_BYTES`: larger bodies are cut off while streaming (413).
+    pub max_body_bytes: u64,
+    /// `MAX_ATTACHMENT_BYTES`: the largest decoded attachment or consent document.
+    pub max_attachment_bytes: u64,
 }
 
 /// What one client connection may hold, and for how long (CONTRACT §11).
@@ -198,7 +214,28 @@ impl Settings {
             ..defaults
         };
 
+        let rate_limit_per_company = parsed("IMPORT_RATE_LIMIT_PER_COMPANY", "50")?;
+        if rate_limit_per_company == 0 {
+            bail!("IMPORT_RATE_LIMIT_PER_COMPANY must be at least 1");
+        }
+        let import = ImportSettings {
+            token_ttl: duration("IMPORT_TOKEN_TTL", "1h")?,
+            rate_limit_per_company: u32::try_from(rate_limit_per_company)
+                .context("IMPORT_RATE_LIMIT_PER_COMPANY is too large")?,
+            max_body_bytes: parsed("MAX_IMPORT_BODY_BYTES", "104857600")?,
+            max_attachment_bytes: parsed("MAX_ATTACHMENT_BYTES", "10485760")?,
+        };
+        if import.token_ttl.is_zero() {
+            bail!("IMPORT_TOKEN_TTL must be longer than zero");
+        }
+        let public_base_url = match var("PUBLIC_BASE_URL") {
+            Some(url) => url.trim().trim_end_matches('/').to_owned(),
+            None => default_public_base_url(listen_addr),
+        };
+
         Ok(Settings {
+            public_base_url,
+            import,
             database_url: or("DATABASE_URL", DEFAULT_DATABASE_URL),
             database_max_connections: u32::try_from(parsed("DATABASE_MAX_CONNECTIONS", "20")?)
                 .context("DATABASE_MAX_CONNECTIONS is too large")?,
@@ -266,6 +303,8 @@ impl fmt::Debug for Settings {
             .field("orphan_sweep_interval", &self.orphan_sweep_interval)
             .field("api_log_retention", &self.api_log_retention)
             .field("log_format", &self.log_format)
+            .field("public_base_url", &self.public_base_url)
+            .field("import", &self.import)
             .field("database_connect_timeout", &self.database_connect_timeout)
             .field("database_acquire_timeout", &self.database_acquire_timeout)
             .field("client_ip_header", &self.client_ip_header)
@@ -291,6 +330,15 @@ fn ocr_settings(or: &dyn Fn(&str, &str) -> String) -> anyhow::Result<OcrSettings
     ocr.timeout = parse_duration(&raw).with_context(|| format!("OCR_TIMEOUT is not a duration: {raw:?}"))?;
     ocr.languages = or("OCR_LANGUAGES", &ocr.languages);
     Ok(ocr)
+}
+
+/// CONTRACT §10: `http://<LISTEN_ADDR>`, an unspecified host (`0.0.0.0`, `::`) written `localhost`.
+fn default_public_base_url(listen_addr: SocketAddr) -> String {
+    if listen_addr.ip().is_unspecified() {
+        format!("http://localhost:{}", listen_addr.port())
+    } else {
+        format!("http://{listen_addr}")
+    }
 }
 
 /// Hides the password of a URL such as `postgres://user:secret@host/db` → `postgres://user:[redacted]@host/db`.
@@ -420,6 +468,19 @@ mod tests {
         assert_eq!(settings.extraction.ocr.max_pages, 2);
         assert_eq!(settings.extraction.ocr.timeout, Duration::from_secs(20));
         assert!(Settings::from_lookup(|name| (name == "OCR").then(|| "maybe".into())).is_err());
+    }
+
+    #[test]
+    fn public_base_url_defaults_to_the_listen_address_and_drops_a_trailing_slash() {
+        let with = |pairs: &[(&str, &str)]| {
+            let vars: std::collections::HashMap<String, String> =
+                pairs.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect();
+            Settings::from_lookup(|name| vars.get(name).cloned()).unwrap().public_base_url
+        };
+        assert_eq!(with(&[]), "http://127.0.0.1:8080");
+        assert_eq!(with(&[("LISTEN_ADDR", "0.0.0.0:9000")]), "http://localhost:9000");
+        assert_eq!(with(&[("LISTEN_ADDR", "[::]:9000")]), "http://localhost:9000");
+        assert_eq!(with(&[("PUBLIC_BASE_URL", "https://jobs.example.com/")]), "https://jobs.example.com");
     }
 
     #[test]

@@ -75,12 +75,14 @@ pub async fn run_with_pool(
             max_processing: usize::try_from(settings.database_max_connections / 2).unwrap_or(1),
         },
     ));
+    let import_api = http::teamio::ImportApi::from_settings(&settings).await?;
     let state = AppState {
         db: db.clone(),
         rate_limiter: Arc::new(rate_limiter),
         trusted_proxies: settings.trusted_proxies.clone().into(),
         api_log,
         intake: intake.clone(),
+        import_api: Arc::new(import_api),
         client_ip_header: settings.client_ip_header,
         connection_limits: settings.connection_limits.clone(),
         shutdown_timeout: settings.shutdown_timeout,

@@ -157,7 +157,21 @@ fn offers_are_created_updated_and_imported() {
     assert!(offer["published_at"].as_str().unwrap().ends_with('Z'), "open offers are published now");
     let mut keys: Vec<&str> = offer.as_object().unwrap().keys().map(String::as_str).collect();
     keys.sort_unstable();
-    assert_eq!(keys, ["description", "id", "job_type", "location", "published_at", "status", "title", "updated_at"]);
+    // CONTRACT §12: the CLI's JobOffer also shows the offer's recruitment_id.
+    assert_eq!(
+        keys,
+        [
+            "description",
+            "id",
+            "job_type",
+            "location",
+            "published_at",
+            "recruitment_id",
+            "status",
+            "title",
+            "updated_at"
+        ]
+    );
 
     let closed = cli.json(&[
         "offer",

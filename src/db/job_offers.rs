@@ -29,9 +29,13 @@ pub struct JobOffer {
     #[serde(serialize_with = "timestamp::serialize")]
     #[schema(value_type = String, format = DateTime, example = "2024-01-15T10:00:00Z")]
     pub updated_at: DateTime<Utc>,
+    /// The offer's numeric id for the Teamio import API (CONTRACT §12): shown by the CLI, not by the Talqo API.
+    #[serde(skip)]
+    pub recruitment_id: i64,
 }
 
-const COLUMNS: &str = "id, company_id, title, description, location, job_type, published_at, status, updated_at";
+const COLUMNS: &str =
+    "id, company_id, title, description, location, job_type, published_at, status, updated_at, recruitment_id";
 
 /// One page of a company's offers and the total matching the filters, in one statement ([`listing_sql`]).
 pub async fn list(db: &PgPool, company_id: Uuid, query: &JobOfferQuery) -> sqlx::Result<(Vec<JobOffer>, i64)> {
@@ -248,6 +252,8 @@ pub struct OfferFields {
     pub job_type: Option<String>,
     pub status: Option<String>,
     pub published_at: Option<DateTime<Utc>>,
+    /// CONTRACT §12: 1 ..= 2^53 − 1, unique; given by the database when absent.
+    pub recruitment_id: Option<i64>,
     /// Accepted so that a listing's own output can be imported again; the database keeps its own.
     #[serde(default)]
     pub updated_at: Option<serde::de::IgnoredAny>,
@@ -260,8 +266,10 @@ fn default_published_at(fields: &OfferFields) -> Option<DateTime<Utc>> {
 
 pub async fn insert(db: &PgPool, company_id: Uuid, fields: &OfferFields) -> sqlx::Result<JobOffer> {
     sqlx::query_as(&format!(
-        "INSERT INTO job_offers (id, company_id, title, description, location, job_type, status, published_at)
-         VALUES (COALESCE($1, gen_random_uuid()), $2, $3, COALESCE($4, ''), $5, $6, COALESCE($7, 'draft'), $8)
+        "INSERT INTO job_offers
+             (id, company_id, title, description, location, job_type, status, published_at, recruitment_id)
+         VALUES (COALESCE($1, gen_random_uuid()), $2, $3, COALESCE($4, ''), $5, $6, COALESCE($7, 'draft'), $8,
+                 COALESCE($9, next_job_offer_recruitment_id()))
          RETURNING {COLUMNS}"
     ))
     .bind(fields.id)
@@ -272,6 +280,7 @@ pub async fn insert(db: &PgPool, company_id: Uuid, fields: &OfferFields) -> sqlx
     .bind(fields.job_type.as_deref())
     .bind(fields.status.as_deref())
     .bind(default_published_at(fields))
+    .bind(fields.recruitment_id)
     .fetch_one(db)
     .await
 }
@@ -286,7 +295,8 @@ pub async fn update(db: &PgPool, id: Uuid, fields: &OfferFields) -> sqlx::Result
              job_type = COALESCE($5, job_type),
              status = COALESCE($6, status),
              published_at = COALESCE($7, published_at,
-                 CASE WHEN COALESCE($6, status) IN ('open', 'active') THEN now() END)
+                 CASE WHEN COALESCE($6, status) IN ('open', 'active') THEN now() END),
+             recruitment_id = COALESCE($8, recruitment_id)
          WHERE id = $1 RETURNING {COLUMNS}"
     ))
     .bind(id)
@@ -296,6 +306,7 @@ pub async fn update(db: &PgPool, id: Uuid, fields: &OfferFields) -> sqlx::Result
     .bind(fields.job_type.as_deref())
     .bind(fields.status.as_deref())
     .bind(fields.published_at)
+    .bind(fields.recruitment_id)
     .fetch_optional(db)
     .await
 }
@@ -311,14 +322,22 @@ pub async fn import_batch(conn: &mut PgConnection, company_id: Uuid, batch: &[Of
     let job_types: Vec<Option<&str>> = batch.iter().map(|f| f.job_type.as_deref()).collect();
     let statuses: Vec<&str> = batch.iter().map(|f| f.status.as_deref().unwrap_or("draft")).collect();
     let published: Vec<Option<DateTime<Utc>>> = batch.iter().map(default_published_at).collect();
+    let recruitment_ids: Vec<Option<i64>> = batch.iter().map(|f| f.recruitment_id).collect();
+    // A line without `recruitment_id` keeps the one its offer already has (CONTRACT §12), or gets a new one.
     let result = sqlx::query(
-        "INSERT INTO job_offers AS o (id, company_id, title, description, location, job_type, status, published_at)
-         SELECT id, $2, title, description, location, job_type, status, published_at
-         FROM UNNEST($1::uuid[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::timestamptz[])
-              AS t(id, title, description, location, job_type, status, published_at)
+        "INSERT INTO job_offers AS o
+             (id, company_id, title, description, location, job_type, status, published_at, recruitment_id)
+         SELECT t.id, $2, title, description, location, job_type, status, published_at,
+                COALESCE(t.recruitment_id,
+                         (SELECT e.recruitment_id FROM job_offers e WHERE e.id = t.id AND e.company_id = $2),
+                         next_job_offer_recruitment_id())
+         FROM UNNEST($1::uuid[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::timestamptz[],
+                     $9::bigint[])
+              AS t(id, title, description, location, job_type, status, published_at, recruitment_id)
          ON CONFLICT (id) DO UPDATE SET
              title = EXCLUDED.title, description = EXCLUDED.description, location = EXCLUDED.location,
-             job_type = EXCLUDED.job_type, status = EXCLUDED.status, published_at = EXCLUDED.published_at
+             job_type = EXCLUDED.job_type, status = EXCLUDED.status, published_at = EXCLUDED.published_at,
+             recruitment_id = EXCLUDED.recruitment_id
          WHERE o.company_id = EXCLUDED.company_id",
     )
     .bind(&ids)
@@ -329,7 +348,16 @@ pub async fn import_batch(conn: &mut PgConnection, company_id: Uuid, batch: &[Of
     .bind(&job_types)
     .bind(&statuses)
     .bind(&published)
+    .bind(&recruitment_ids)
     .execute(&mut *conn)
     .await?;
     Ok(result.rows_affected())
+}
+
+/// The offer with this numeric id (CONTRACT §12 `recruitmentId`).
+pub async fn find_by_recruitment_id(db: impl PgExecutor<'_>, recruitment_id: i64) -> sqlx::Result<Option<JobOffer>> {
+    sqlx::query_as(&format!("SELECT {COLUMNS} FROM job_offers WHERE recruitment_id = $1"))
+        .bind(recruitment_id)
+        .fetch_optional(db)
+        .await
 }

@@ -8,6 +8,7 @@ pub mod application_consents;
 pub mod candidates;
 pub mod companies;
 pub mod identity_locks;
+pub mod import_clients;
 pub mod job_applications;
 pub mod job_offers;
 pub mod job_queue;

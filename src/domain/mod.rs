@@ -6,6 +6,7 @@ pub mod application_source;
 pub mod candidate;
 pub mod control_characters;
 pub mod email;
+pub mod import_credentials;
 pub mod job_offer_query;
 pub mod strict_uuid;
 pub mod timestamp;

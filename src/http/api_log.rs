@@ -12,6 +12,7 @@ use super::AppState;
 use super::client_ip::ClientIp;
 use crate::db::api_logs::ApiLogEntry;
 use crate::service::auth::Caller;
+use crate::service::import_auth::{ImportCaller, ImportCredential};
 
 pub async fn record_request(State(state): State<AppState>, request: Request, next: Next) -> Response {
     let started = Instant::now();
@@ -32,8 +33,14 @@ pub async fn record_request(State(state): State<AppState>, request: Request, nex
     let response = next.run(request).await;
 
     let caller = response.extensions().get::<Caller>().copied();
+    // CONTRACT §12: the import API's callers (an import client's token, or an API key).
+    let import_caller = response.extensions().get::<ImportCaller>().copied();
+    let caller = caller.or_else(|| match import_caller?.credential {
+        ImportCredential::ApiKey(api_key_id) => Some(Caller { company_id: import_caller?.company_id, api_key_id }),
+        ImportCredential::Client(_) => None,
+    });
     state.api_log.record(ApiLogEntry {
-        company_id: caller.map(|c| c.company_id),
+        company_id: caller.map(|c| c.company_id).or(import_caller.map(|c| c.company_id)),
         api_key_id: caller.map(|c| c.api_key_id),
         method,
         endpoint,

@@ -16,10 +16,11 @@ pub mod error;
 pub mod health;
 pub mod job_applications;
 pub mod job_offers;
-pub mod metrics;
 pub mod listing_cache;
+pub mod metrics;
 pub mod openapi;
 pub mod rate_limit;
+pub mod teamio;
 
 use std::any::Any;
 use std::future::Future;
@@ -56,6 +57,8 @@ pub struct AppState {
     pub api_log: ApiLogQueue,
     /// The pipeline every front door feeds; it knows `MAX_CV_BYTES` and `SPOOL_DIR`.
     pub intake: Arc<Intake>,
+    /// CONTRACT §12: the Teamio import API's limits and token lifetime.
+    pub import_api: Arc<teamio::ImportApi>,
     /// CONTRACT §11: the one forwarded header believed from `trusted_proxies`.
     pub client_ip_header: ClientIpHeader,
     /// CONTRACT §11: timeouts and the connection cap, applied by [`serve`].
@@ -72,6 +75,8 @@ pub fn router(state: AppState) -> Router {
         .merge(job_offers::router())
         .merge(job_applications::router())
         .route_layer(middleware::from_fn_with_state(state.clone(), auth::require_api_key))
+        // CONTRACT §12: the Teamio door checks its own bearer tokens (added after the API key layer).
+        .nest("/v1", teamio::router())
         .fallback(unknown_route)
         .layer(middleware::from_fn(catch_panics))
         // Inside the API log, so that the log records the 408 the client reads.

@@ -19,7 +19,7 @@ use utoipa_swagger_ui::{Config, SwaggerUi};
 use super::AppState;
 use super::envelope::{Pagination, Success};
 use super::error::ErrorBody;
-use super::{job_applications, job_offers};
+use super::{job_applications, job_offers, teamio};
 use crate::db::job_offers::JobOffer;
 use job_applications::{ApplicationCreated, ApplicationStatus};
 
@@ -53,6 +53,10 @@ pub const DOCS_PATH: &str = "/docs";
         job_applications::get_job_application,
         // The Teamio candidate import API (under /api/v1/): its handlers' annotations are listed here, tagged
         // "Teamio import". Their error answers have Teamio's shape, so the common answers below leave them out.
+        teamio::token::issue_token,
+        teamio::reactions::create_reaction,
+        teamio::reactions::test_reaction,
+        teamio::reactions::reaction_status
     ),
     components(schemas(
         JobOffer,
@@ -70,9 +74,9 @@ pub const DOCS_PATH: &str = "/docs";
     tags(
         (name = "Job offers", description = "The company's published job offers"),
         (name = "Applications", description = "Applications with a CV, and their status"),
-        (name = "Teamio import", description = "Candidates sent by Teamio's import protocol, under `/api/v1/`: \
-                                                a token from the client credentials, then one request per \
-                                                candidate, processed in the background"),
+        (name = "Teamio import", description = "Teamio's candidate import protocol under `/api/v1/`: bearer tokens of \
+            import clients, JSON with base64 attachments, answered once durable and processed in the background. \
+            Every error is `{\"error\":\"<CODE>\",\"message\":\"…\"}` (+ `fieldErrors` on VALIDATION_ERROR)."),
         (name = "Operations", description = "Health checks for load balancers and orchestrators, and this document")
     )
 )]

@@ -245,9 +245,10 @@ pub async fn limit_by_client_ip(
         }
         None => next.run(request).await,
     };
+    // A route with a limit of its own (the import API's per-company limit, CONTRACT §12) shows its own figures.
     let headers = response.headers_mut();
-    headers.insert(LIMIT_HEADER.clone(), HeaderValue::from(window.limit));
-    headers.insert(REMAINING_HEADER.clone(), HeaderValue::from(window.remaining));
+    headers.entry(LIMIT_HEADER.clone()).or_insert(HeaderValue::from(window.limit));
+    headers.entry(REMAINING_HEADER.clone()).or_insert(HeaderValue::from(window.remaining));
     response
 }
 

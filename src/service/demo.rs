@@ -15,6 +15,7 @@ use crate::db;
 use crate::db::companies::{Company, NewCompany};
 use crate::db::job_offers::OfferFields;
 use crate::domain::api_key::NewApiKey;
+use crate::domain::import_credentials::{ImportEnvironment, NewImportClient};
 
 pub struct SeededDemo {
     pub company: Company,
@@ -177,6 +178,57 @@ pub fn sample_cv_pdf() -> Vec<u8> {
         format!("trailer\n<< /Size {} /Root 1 0 R >>\nstartxref\n{xref}\n%%EOF\n", objects.len() + 1).as_bytes(),
     );
     pdf
+}
+
+/// A production and a sandbox import client of the demo company (CONTRACT §12), made on each run like the key.
+pub struct DemoImportClients {
+    pub production: NewImportClient,
+    pub sandbox: NewImportClient,
+    /// The demo offer's numeric id, for `recruitmentId`.
+    pub recruitment_id: i64,
+}
+
+pub async fn seed_import_clients(db: &PgPool, seeded: &SeededDemo) -> anyhow::Result<DemoImportClients> {
+    let production = NewImportClient::generate()?;
+    db::import_clients::insert(db, seeded.company.id, &production, ImportEnvironment::Production, "demo").await?;
+    let sandbox = NewImportClient::generate()?;
+    db::import_clients::insert(db, seeded.company.id, &sandbox, ImportEnvironment::Sandbox, "demo").await?;
+    let recruitment_id = db::job_offers::find(db, seeded.offer_id)
+        .await?
+        .map(|offer| offer.recruitment_id)
+        .ok_or_else(|| anyhow::anyhow!("the demo offer disappeared"))?;
+    Ok(DemoImportClients { production, sandbox, recruitment_id })
+}
+
+/// The Teamio import session as shell commands to paste: a token, an import with the sample CV, a poll, and the
+/// sandbox check (docs/teamio.md walks through the same).
+pub fn teamio_instructions(public_base_url: &str, clients: &DemoImportClients, sample_cv: &Path) -> String {
+    let base = public_base_url;
+    let cv = sample_cv.display();
+    let (production_id, production_secret) = (&clients.production.client_id, &clients.production.secret);
+    let (sandbox_id, sandbox_secret) = (&clients.sandbox.client_id, &clients.sandbox.secret);
+    let recruitment_id = clients.recruitment_id;
+    let body = format!(
+        "'{{\"firstName\":\"Jane\",\"surname\":\"Smith\",\"email\":\"jane.smith@example.com\",\"recruitmentId\":{recruitment_id},\
+         \"attachments\":[{{\"filename\":\"cv.pdf\",\"contentType\":\"application/pdf\",\"type\":\"CV\",\"content\":\"'\"$CV\"'\"}}],\
+         \"gdprNotice\":{{}}}}'"
+    );
+    format!(
+        "\nTeamio import API (shown once):\n  production client: {production_id}  secret: {production_secret}\n  \
+         sandbox client:    {sandbox_id}  secret: {sandbox_secret}\n\n\
+         Get a token, import the sample CV, poll it:\n  \
+         TOKEN=$(curl -s -X POST \"{base}/api/v1/auth/token\" -H \"Content-Type: application/json\" \\\n    \
+         -d '{{\"username\":\"{production_id}\",\"password\":\"{production_secret}\"}}' | sed -E 's/.*\"accessToken\":\"([^\"]+)\".*/\\1/')\n  \
+         CV=$(base64 < \"{cv}\" | tr -d '\\n')\n  \
+         REQUEST=$(curl -s -X POST \"{base}/api/v1/candidate-reactions\" -H \"Authorization: Bearer $TOKEN\" \\\n    \
+         -H \"Content-Type: application/json\" -d {body} | sed -E 's/.*\"requestUuid\":\"([^\"]+)\".*/\\1/')\n  \
+         curl -s \"{base}/api/v1/candidate-reactions/$REQUEST\" -H \"Authorization: Bearer $TOKEN\"\n\n\
+         Check a request with the sandbox client (204, nothing stored):\n  \
+         SANDBOX=$(curl -s -X POST \"{base}/api/v1/auth/token\" -H \"Content-Type: application/json\" \\\n    \
+         -d '{{\"username\":\"{sandbox_id}\",\"password\":\"{sandbox_secret}\"}}' | sed -E 's/.*\"accessToken\":\"([^\"]+)\".*/\\1/')\n  \
+         curl -s -o /dev/null -w '%{{http_code}}\\n' -X POST \"{base}/api/v1/candidate-reactions/test\" \\\n    \
+         -H \"Authorization: Bearer $SANDBOX\" -H \"Content-Type: application/json\" -d {body}\n"
+    )
 }
 
 #[cfg(test)]

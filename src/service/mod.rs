@@ -5,6 +5,7 @@ pub mod api_log;
 pub mod api_log_retention;
 pub mod auth;
 pub mod demo;
+pub mod import_auth;
 pub mod intake;
 pub mod offer_import;
 pub mod worker;

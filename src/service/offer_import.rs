@@ -52,6 +52,10 @@ fn parse_line(line: &str) -> anyhow::Result<OfferFields> {
     if fields.status.as_deref().is_some_and(|s| s.trim().is_empty()) {
         bail!("\"status\" must not be blank");
     }
+    // CONTRACT §12: integers a JSON client holds exactly.
+    if fields.recruitment_id.is_some_and(|id| !(1..=(1i64 << 53) - 1).contains(&id)) {
+        bail!("\"recruitment_id\" must be between 1 and 9007199254740991");
+    }
     Ok(fields)
 }
 
@@ -61,9 +65,14 @@ async fn write_batch(
     batch: &[OfferFields],
     last_line: u64,
 ) -> anyhow::Result<u64> {
-    let written = db::job_offers::import_batch(tx, company_id, batch)
-        .await
-        .with_context(|| format!("importing the batch ending at line {last_line}"))?;
+    let written = db::job_offers::import_batch(tx, company_id, batch).await.map_err(|error| {
+        match db::violated_constraint(&error) {
+            Some("job_offers_recruitment_id_key") => anyhow::anyhow!(
+                "the batch ending at line {last_line} gives a recruitment_id already taken by another offer"
+            ),
+            _ => anyhow::Error::new(error).context(format!("importing the batch ending at line {last_line}")),
+        }
+    })?;
     if written != batch.len() as u64 {
         bail!(
             "the batch ending at line {last_line} names {} offer ids that belong to another company",

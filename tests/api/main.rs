@@ -10,7 +10,7 @@ mod api_reference;
 mod auth;
 mod envelope;
 mod job_offers;
-mod observability;
 mod listing_cache;
+mod observability;
 mod rate_limit;
 mod serving;
