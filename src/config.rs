@@ -19,6 +19,8 @@ pub struct Settings {
     pub database_url: String,
     pub database_max_connections: u32,
     pub listen_addr: SocketAddr,
+    /// CONTRACT §10, §13: the base of every link the server prints or serves, without a trailing `/`.
+    pub public_base_url: String,
     /// CONTRACT §3: requests per client IP per 60 s window.
     pub rate_limit_per_ip: u32,
     /// Peers whose `X-Forwarded-For` / `X-Real-IP` are believed.
@@ -118,11 +120,23 @@ impl Settings {
             ..defaults
         };
 
+        let public_base_url = match var("PUBLIC_BASE_URL") {
+            Some(raw) => {
+                let url = url::Url::parse(raw.trim())
+                    .ok()
+                    .filter(|u| matches!(u.scheme(), "http" | "https") && u.host().is_some())
+                    .with_context(|| format!("PUBLIC_BASE_URL must be an http(s) URL, got {raw:?}"))?;
+                url.as_str().trim_end_matches('/').to_owned()
+            }
+            None => default_public_base_url(listen_addr),
+        };
+
         Ok(Settings {
             database_url: or("DATABASE_URL", DEFAULT_DATABASE_URL),
             database_max_connections: u32::try_from(parsed("DATABASE_MAX_CONNECTIONS", "20")?)
                 .context("DATABASE_MAX_CONNECTIONS is too large")?,
             listen_addr,
+            public_base_url,
             rate_limit_per_ip: u32::try_from(rate_limit_per_ip).context("CAREER_API_RATE_LIMIT_PER_IP is too large")?,
             trusted_proxies,
             redis_url: var("REDIS_URL"),
@@ -152,6 +166,7 @@ impl fmt::Debug for Settings {
             .field("database_url", &redact_url(&self.database_url))
             .field("database_max_connections", &self.database_max_connections)
             .field("listen_addr", &self.listen_addr)
+            .field("public_base_url", &self.public_base_url)
             .field("rate_limit_per_ip", &self.rate_limit_per_ip)
             .field("trusted_proxies", &self.trusted_proxies)
             .field("redis_url", &self.redis_url.as_deref().map(redact_url))
@@ -172,6 +187,14 @@ impl fmt::Debug for Settings {
             .field("worker_interval", &self.worker_interval)
             .field("log_format", &self.log_format)
             .finish()
+    }
+}
+
+/// CONTRACT §10: `http://<LISTEN_ADDR>`, an unspecified host (`0.0.0.0`, `::`) written `localhost`.
+fn default_public_base_url(listen_addr: SocketAddr) -> String {
+    match listen_addr.ip() {
+        ip if ip.is_unspecified() => format!("http://localhost:{}", listen_addr.port()),
+        _ => format!("http://{listen_addr}"),
     }
 }
 
@@ -268,6 +291,22 @@ mod tests {
         assert_eq!(settings.mail_url, "file://./data/mail");
         assert_eq!(settings.scorer, ScorerKind::Builtin);
         assert_eq!(settings.rejection_email_delay, Duration::from_secs(86_400));
+    }
+
+    #[test]
+    fn public_base_url_defaults_to_the_listen_address() {
+        let base = |vars: &[(&str, &str)]| {
+            let vars: Vec<(String, String)> = vars.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+            Settings::from_lookup(|name| vars.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone()))
+                .map(|s| s.public_base_url)
+        };
+        assert_eq!(base(&[]).unwrap(), "http://127.0.0.1:8080");
+        assert_eq!(base(&[("LISTEN_ADDR", "0.0.0.0:9000")]).unwrap(), "http://localhost:9000");
+        assert_eq!(base(&[("LISTEN_ADDR", "[::]:9000")]).unwrap(), "http://localhost:9000");
+        assert_eq!(base(&[("LISTEN_ADDR", "[::1]:9000")]).unwrap(), "http://[::1]:9000");
+        assert_eq!(base(&[("PUBLIC_BASE_URL", "https://jobs.acme.com/")]).unwrap(), "https://jobs.acme.com");
+        assert_eq!(base(&[("PUBLIC_BASE_URL", "https://acme.com/careers/")]).unwrap(), "https://acme.com/careers");
+        assert!(base(&[("PUBLIC_BASE_URL", "jobs.acme.com")]).is_err());
     }
 
     #[test]

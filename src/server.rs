@@ -64,6 +64,7 @@ pub async fn run_with_pool(
         intake_tasks: intake_tasks.clone(),
         max_cv_bytes: settings.max_cv_bytes,
         spool_dir: settings.spool_dir.clone().into(),
+        public_base_url: settings.public_base_url.clone().into(),
     };
     let worker_shutdown = CancellationToken::new();
     let worker = tokio::spawn(

@@ -107,6 +107,18 @@ pub async fn read_application_form(
     max_cv_bytes: u64,
     spool_dir: &Path,
 ) -> Result<ApplicationForm, FormError> {
+    read_form_fields(body, boundary, max_cv_bytes, spool_dir, &[]).await
+}
+
+/// [`read_application_form`], also keeping the text fields named in `extra_fields` (the HTML form's consent
+/// checkbox and honeypot, CONTRACT §13), with the same limits.
+pub async fn read_form_fields(
+    body: Body,
+    boundary: String,
+    max_cv_bytes: u64,
+    spool_dir: &Path,
+    extra_fields: &[&'static str],
+) -> Result<ApplicationForm, FormError> {
     let limits = multer::SizeLimit::new().whole_stream(max_cv_bytes.saturating_add(BODY_ALLOWANCE_BEYOND_CV));
     let stream = OneChunkPerPoll { inner: body.into_data_stream(), yield_now: false };
     let mut multipart =
@@ -137,7 +149,7 @@ pub async fn read_application_form(
         let name = field.name().unwrap_or("").to_owned();
         let result = if name == "cv" && form.cv.is_none() {
             spool_cv(field, max_cv_bytes, spool_dir, &mut form).await
-        } else if let Some(known) = TEXT_FIELDS.into_iter().find(|f| *f == name)
+        } else if let Some(known) = TEXT_FIELDS.iter().chain(extra_fields).copied().find(|f| *f == name)
             && !form.fields.contains_key(known)
         {
             let slot = form.fields.entry(known).or_insert(TextField { value: String::new(), too_long: false });

@@ -14,6 +14,7 @@ pub mod health;
 pub mod job_applications;
 pub mod job_offers;
 pub mod openapi;
+pub mod pages;
 pub mod rate_limit;
 
 use std::any::Any;
@@ -54,6 +55,8 @@ pub struct AppState {
     pub max_cv_bytes: u64,
     /// Where CV uploads are spooled while their request is in flight.
     pub spool_dir: Arc<Path>,
+    /// CONTRACT §10, §13: `PUBLIC_BASE_URL`, the base of the links the hosted pages serve.
+    pub public_base_url: Arc<str>,
 }
 
 static REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
@@ -71,6 +74,7 @@ pub fn router(state: AppState) -> Router {
 
     Router::new()
         .nest("/api", career_site)
+        .nest("/jobs", pages::router(state.clone()))
         .merge(health::router())
         .merge(openapi::router())
         .fallback(unknown_route)
@@ -121,7 +125,13 @@ async fn json_errors(request: Request, next: Next) -> Response {
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.starts_with("application/json"));
-    if !(status.is_client_error() || status.is_server_error()) || is_json {
+    // CONTRACT §13: the hosted pages' errors are pages, never the envelope.
+    let is_page = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("text/html"));
+    if !(status.is_client_error() || status.is_server_error()) || is_json || is_page {
         return response;
     }
     let (parts, _body) = response.into_parts();
