@@ -102,6 +102,16 @@ pub fn instructions(api_key: &str, listen_addr: SocketAddr, offer_id: Uuid, samp
     )
 }
 
+/// CONTRACT §13: the demo company's hosted pages, to open in a browser.
+pub fn pages_instructions(public_base_url: &str, company: &Company, offer_id: Uuid) -> String {
+    use crate::http::pages::urls::{jobs_url, offer_url};
+    format!(
+        "The demo company's job pages (no integration needed: share these links):\n  {}\n  {}\n",
+        jobs_url(public_base_url, &company.slug),
+        offer_url(public_base_url, &company.slug, offer_id)
+    )
+}
+
 /// A one-page PDF CV, written by hand (classic cross-reference table, Helvetica): something to send in the
 /// demo without looking for a file.
 pub fn sample_cv_pdf() -> Vec<u8> {
