@@ -59,6 +59,14 @@ pub async fn seed(db: &PgPool) -> anyhow::Result<SeededDemo> {
                 &NewCompany { name: "Demo Company", slug: "demo", auto_reject_threshold: None, locale: "en" },
             )
             .await?;
+            // CONTRACT §13: the demo's job pages show the brand settings a company can make.
+            let company = db::companies::update_page_settings(
+                db,
+                company.id,
+                &db::companies::PageSettingsChanges { accent_color: Some(Some("#0f766e")), ..Default::default() },
+            )
+            .await?
+            .unwrap_or(company);
             for (title, location, job_type, description) in OFFERS {
                 let fields = OfferFields {
                     title: Some((*title).to_owned()),
