@@ -46,6 +46,9 @@ pub struct Settings {
     pub spool_dir: PathBuf,
     /// How often the background worker looks for due emails, re-scoring and deletions.
     pub worker_interval: Duration,
+    /// CONTRACT §11 "Crashes": how often files left by dead requests are swept, and how long an upload may
+    /// stay uncommitted before it counts as one.
+    pub orphan_sweep_interval: Duration,
     pub log_format: LogFormat,
 }
 
@@ -155,6 +158,7 @@ impl Settings {
             extractor_exe: var("EXTRACTOR_EXE").map(PathBuf::from),
             spool_dir: var("SPOOL_DIR").map(PathBuf::from).unwrap_or_else(std::env::temp_dir),
             worker_interval: duration("WORKER_INTERVAL", "1s")?,
+            orphan_sweep_interval: duration("ORPHAN_SWEEP_INTERVAL", "10m")?,
             log_format,
         })
     }
@@ -185,6 +189,7 @@ impl fmt::Debug for Settings {
             .field("extractor_exe", &self.extractor_exe)
             .field("spool_dir", &self.spool_dir)
             .field("worker_interval", &self.worker_interval)
+            .field("orphan_sweep_interval", &self.orphan_sweep_interval)
             .field("log_format", &self.log_format)
             .finish()
     }

@@ -20,5 +20,6 @@ pub mod mail;
 pub mod scoring;
 pub mod server;
 pub mod service;
+pub mod spool;
 #[cfg(test)]
 pub(crate) mod test_corpus;

@@ -9,7 +9,6 @@ use sqlx::PgPool;
 use tokio::net::TcpListener;
 
 use tokio_util::sync::CancellationToken;
-use tokio_util::task::TaskTracker;
 
 use crate::config::{ScorerKind, Settings};
 use crate::cv::CvExtractor;
@@ -20,7 +19,8 @@ use crate::http::{self, AppState};
 use crate::mail::{Mailer, mailer_from_url};
 use crate::scoring::{BuiltinScorer, OpenAiScorer, OpenAiSettings, Scorer};
 use crate::service::api_log;
-use crate::service::intake::Intake;
+use crate::service::intake::background::IntakeBackground;
+use crate::service::intake::{Intake, IntakeSettings};
 use crate::service::worker::Worker;
 
 /// Serves on `listener` until `shutdown` resolves. The database is created and migrated first.
@@ -47,26 +47,36 @@ pub async fn run_with_pool(
     std::fs::create_dir_all(&settings.spool_dir)
         .with_context(|| format!("cannot create SPOOL_DIR {}", settings.spool_dir.display()))?;
     let (api_log, api_log_writer) = api_log::spawn_writer(db.clone());
-    let intake = Intake::new(
+    let intake = Arc::new(Intake::new(
         db.clone(),
         parts.extractor,
         parts.scorer.clone(),
         parts.storage.clone(),
-        settings.rejection_email_delay,
-    );
-    let intake_tasks = TaskTracker::new();
+        IntakeSettings {
+            rejection_email_delay: settings.rejection_email_delay,
+            max_cv_bytes: settings.max_cv_bytes,
+            spool_dir: settings.spool_dir.clone().into(),
+            // Each processing transaction holds a connection while it extracts and scores: half the pool.
+            max_processing: usize::try_from(settings.database_max_connections / 2).unwrap_or(1),
+        },
+    ));
     let state = AppState {
         db: db.clone(),
         rate_limiter: Arc::new(rate_limiter),
         trusted_proxies: settings.trusted_proxies.clone().into(),
         api_log,
-        intake: Arc::new(intake),
-        intake_tasks: intake_tasks.clone(),
-        max_cv_bytes: settings.max_cv_bytes,
-        spool_dir: settings.spool_dir.clone().into(),
+        intake: intake.clone(),
         public_base_url: settings.public_base_url.clone().into(),
     };
     let worker_shutdown = CancellationToken::new();
+    let intake_background = tokio::spawn(
+        IntakeBackground {
+            intake: intake.clone(),
+            interval: settings.worker_interval,
+            orphan_sweep_interval: settings.orphan_sweep_interval,
+        }
+        .run(worker_shutdown.clone()),
+    );
     let worker = tokio::spawn(
         Worker {
             db: db.clone(),
@@ -85,9 +95,9 @@ pub async fn run_with_pool(
 
     // Every request is done and every queue sender is gone: the writer drains the queue and ends.
     tracing::info!("shutting down: finishing applications in flight, flushing the API log, stopping the worker");
-    intake_tasks.close();
-    intake_tasks.wait().await;
+    intake.wait_for_processing().await;
     worker_shutdown.cancel();
+    intake_background.await.context("the intake's background loop failed")?;
     api_log_writer.await.context("the API log writer failed")?;
     worker.await.context("the background worker failed")?;
     db.close().await;

@@ -44,6 +44,11 @@ impl CvFormat {
         }
     }
 
+    /// The inverse of [`CvFormat::content_type`].
+    pub fn from_content_type(content_type: &str) -> Option<Self> {
+        [CvFormat::Pdf, CvFormat::Docx].into_iter().find(|format| format.content_type() == content_type)
+    }
+
     /// The file extension for server-made storage keys (no dot).
     pub fn extension(self) -> &'static str {
         self.as_str()

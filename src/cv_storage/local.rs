@@ -53,6 +53,11 @@ impl CvStorage for LocalDirStorage {
 
     async fn delete(&self, key: &str) -> Result<(), StorageError> {
         let target = self.object_path(key)?;
+        if let Err(error) = tokio::fs::remove_file(staging_path(&target)?).await
+            && error.kind() != io::ErrorKind::NotFound
+        {
+            return Err(StorageError::Local(error));
+        }
         match tokio::fs::remove_file(&target).await {
             Ok(()) => Ok(()),
             Err(error) if error.kind() == io::ErrorKind::NotFound => Ok(()),
@@ -75,18 +80,28 @@ fn write_atomically(source: &Path, target: &Path) -> Result<u64, StorageError> {
         target.parent().ok_or_else(|| StorageError::Local(io::Error::other("object path has no parent")))?;
     std::fs::create_dir_all(directory).map_err(StorageError::Local)?;
 
-    // Same directory as the target: the rename stays on one file system and so is atomic.
-    let mut staged = tempfile::Builder::new()
-        .prefix(".upload-")
-        .suffix(".tmp")
-        .tempfile_in(directory)
-        .map_err(StorageError::Local)?;
+    // Same directory as the target: the rename stays on one file system and so is atomic. The staging name
+    // follows from the key, so deleting the key also deletes what a process killed mid-write left behind.
+    let staging = staging_path(target)?;
+    let mut staged = tempfile::NamedTempFile::from_parts(
+        File::options().write(true).create(true).truncate(true).open(&staging).map_err(StorageError::Local)?,
+        tempfile::TempPath::try_from_path(&staging).map_err(StorageError::Local)?,
+    );
     let bytes = io::copy(&mut source, staged.as_file_mut()).map_err(StorageError::Local)?;
     staged.as_file().sync_all().map_err(StorageError::Local)?;
     staged.persist(target).map_err(|error| StorageError::Local(error.error))?;
     // The rename itself is only durable once the directory entry is flushed.
     File::open(directory).and_then(|directory| directory.sync_all()).map_err(StorageError::Local)?;
     Ok(bytes)
+}
+
+/// Where an object is written before it is renamed into place: `.<name>.partial` beside it.
+fn staging_path(target: &Path) -> Result<PathBuf, StorageError> {
+    let name = target.file_name().ok_or(StorageError::InvalidKey)?;
+    let mut staged = std::ffi::OsString::from(".");
+    staged.push(name);
+    staged.push(".partial");
+    Ok(target.with_file_name(staged))
 }
 
 #[cfg(test)]
@@ -152,6 +167,18 @@ mod tests {
             assert!(matches!(storage.delete(key).await, Err(StorageError::InvalidKey)));
         }
         assert!(entries_in(root.path()).is_empty(), "nothing was written anywhere");
+    }
+
+    #[tokio::test]
+    async fn local_delete_also_removes_a_write_cut_off_by_a_crash() {
+        let root = tempfile::tempdir().unwrap();
+        let storage = LocalDirStorage::new(root.path()).unwrap();
+        std::fs::create_dir_all(root.path().join("a")).unwrap();
+        std::fs::write(root.path().join("a/.cv.pdf.partial"), b"%PDF-half").unwrap();
+
+        storage.delete("a/cv.pdf").await.unwrap();
+
+        assert!(entries_in(&root.path().join("a")).is_empty());
     }
 
     #[tokio::test]

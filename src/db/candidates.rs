@@ -16,9 +16,16 @@ pub struct CandidateWrite<'a> {
     pub last_name: &'a str,
     pub phone: Option<&'a str>,
     pub linkedin_url: Option<&'a str>,
-    pub cv_object_key: &'a str,
-    pub cv_content_type: &'a str,
-    pub cv_size_bytes: i64,
+    /// The CV sent now, if any (an import may bring none): it replaces the stored one.
+    pub cv: Option<CandidateCv<'a>>,
+}
+
+/// A CV in object storage.
+#[derive(Clone, Copy)]
+pub struct CandidateCv<'a> {
+    pub object_key: &'a str,
+    pub content_type: &'a str,
+    pub size_bytes: i64,
 }
 
 /// Both statements of [`save`] answer (id, CV object key before the change).
@@ -36,12 +43,12 @@ fn bind_columns<'q>(query: SaveQuery<'q>, candidate: &'q CandidateWrite<'q>) -> 
         .bind(candidate.last_name)
         .bind(candidate.phone)
         .bind(candidate.linkedin_url)
-        .bind(candidate.cv_object_key)
-        .bind(candidate.cv_content_type)
-        .bind(candidate.cv_size_bytes)
+        .bind(candidate.cv.map(|cv| cv.object_key))
+        .bind(candidate.cv.map(|cv| cv.content_type))
+        .bind(candidate.cv.map(|cv| cv.size_bytes))
 }
 
-/// The candidate's id and, when the candidate was already known, the CV object the new one replaced.
+/// The candidate's id and, when the candidate was already known and sent a new CV, the CV object it replaced.
 pub struct SavedCandidate {
     pub id: Uuid,
     pub replaced_cv_object_key: Option<String>,
@@ -56,7 +63,9 @@ pub async fn save(conn: &mut PgConnection, candidate: &CandidateWrite<'_>) -> sq
             sqlx::query_as(
                 "UPDATE candidates AS c SET
                  phone = COALESCE($8, c.phone), linkedin_url = COALESCE($9, c.linkedin_url),
-                 cv_object_key = $10, cv_content_type = $11, cv_size_bytes = $12
+                 cv_object_key = COALESCE($10, c.cv_object_key),
+                 cv_content_type = CASE WHEN $10 IS NULL THEN c.cv_content_type ELSE $11 END,
+                 cv_size_bytes = CASE WHEN $10 IS NULL THEN c.cv_size_bytes ELSE $12 END
              FROM (SELECT id, cv_object_key FROM candidates
                    WHERE company_id = $1 AND identity_email = $2 AND identity_first_name = $3
                      AND identity_last_name = $4
@@ -69,7 +78,8 @@ pub async fn save(conn: &mut PgConnection, candidate: &CandidateWrite<'_>) -> sq
         .fetch_optional(&mut *conn)
         .await?;
         if let Some((id, previous_key)) = updated {
-            let replaced = previous_key.filter(|key| key != candidate.cv_object_key);
+            let new_key = candidate.cv.map(|cv| cv.object_key);
+            let replaced = previous_key.filter(|key| new_key.is_some_and(|new_key| new_key != key));
             return Ok(SavedCandidate { id, replaced_cv_object_key: replaced });
         }
         let inserted = bind_columns(

@@ -1,42 +1,31 @@
 //! The `job_applications` table and the first row of `candidate_steps` written with it.
 
 use chrono::{DateTime, Utc};
-use serde::Serialize;
 use sqlx::{PgConnection, PgExecutor};
 use uuid::Uuid;
 
 use crate::domain::candidate::CandidateIdentity;
-use crate::domain::timestamp;
 
-/// What POST /api/job_applications answers (CONTRACT §6).
-#[derive(Debug, Clone, sqlx::FromRow, Serialize, utoipa::ToSchema)]
+/// An application's identity and status, as the intake's outcome names it.
+#[derive(Debug, Clone, sqlx::FromRow)]
 pub struct ApplicationReceipt {
     #[sqlx(rename = "id")]
     pub application_id: Uuid,
     pub candidate_id: Uuid,
-    /// `new`, `rejected` under auto-reject, or the current status of an existing application.
     pub status: String,
-    #[serde(serialize_with = "timestamp::serialize")]
-    #[schema(value_type = String, format = DateTime, example = "2024-01-15T10:00:00Z")]
     pub created_at: DateTime<Utc>,
 }
 
-/// What GET /api/job_applications/{id} answers (CONTRACT §7).
-#[derive(Debug, Clone, sqlx::FromRow, Serialize, utoipa::ToSchema)]
+/// A row of `job_applications`, without its scoring.
+#[derive(Debug, Clone, sqlx::FromRow)]
 pub struct JobApplication {
     pub id: Uuid,
-    #[serde(skip)]
     pub company_id: Uuid,
     pub candidate_id: Uuid,
     pub job_offer_id: Uuid,
     pub status: String,
-    /// Domain the application came from, e.g. `careers.my-company.com`, or `career_site`.
     pub source: String,
-    #[serde(serialize_with = "timestamp::serialize")]
-    #[schema(value_type = String, format = DateTime, example = "2024-01-15T10:00:00Z")]
     pub created_at: DateTime<Utc>,
-    #[serde(serialize_with = "timestamp::serialize")]
-    #[schema(value_type = String, format = DateTime, example = "2024-01-15T11:00:00Z")]
     pub updated_at: DateTime<Utc>,
 }
 
@@ -48,6 +37,14 @@ pub async fn find(db: impl PgExecutor<'_>, id: Uuid) -> sqlx::Result<Option<JobA
     .bind(id)
     .fetch_optional(db)
     .await
+}
+
+/// The receipt of application `id` (CONTRACT §6's answer), as it is now.
+pub async fn receipt(db: impl PgExecutor<'_>, id: Uuid) -> sqlx::Result<Option<ApplicationReceipt>> {
+    sqlx::query_as("SELECT id, candidate_id, status, created_at FROM job_applications WHERE id = $1")
+        .bind(id)
+        .fetch_optional(db)
+        .await
 }
 
 /// The application of this identity to this offer, if there is one.

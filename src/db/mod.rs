@@ -3,13 +3,18 @@
 
 pub mod api_keys;
 pub mod api_logs;
-pub mod application_claims;
+pub mod application_attachments;
+pub mod application_consents;
 pub mod candidates;
 pub mod companies;
+pub mod identity_locks;
 pub mod job_applications;
 pub mod job_offers;
+pub mod job_queue;
 pub mod outbox;
 pub mod storage_deletions;
+pub mod storage_uploads;
+pub mod submissions;
 
 use std::str::FromStr;
 use std::time::Duration;

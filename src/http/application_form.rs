@@ -1,8 +1,8 @@
-//! Reading the multipart body of `POST /api/job_applications` (CONTRACT §6, items 2, 3, 7 and 9), streamed:
-//! the CV goes to a temporary file as it arrives and text fields are read up to their limit, so a body of any
-//! size costs at most the limits in memory, and the answer does not depend on the order of the parts.
+//! Reading a multipart application body (CONTRACT §6 items 2, 3, 7 and 9; the apply form of §13), streamed:
+//! the CV goes to a spool file as it arrives and text fields are read up to their limit, so a body of any
+//! size costs at most the limits in memory, and the answer does not depend on the order of the parts. What is
+//! read is handed, unchecked, to the pipeline's checks ([`crate::service::intake::checks`]).
 
-use std::collections::HashMap;
 use std::path::Path;
 
 use axum::body::Body;
@@ -14,16 +14,14 @@ use std::task::{Context, Poll};
 use futures_util::Stream;
 use tokio::io::AsyncWriteExt;
 
-/// Text fields are limited to 64 KiB each (CONTRACT §6, item 9).
-pub const MAX_TEXT_FIELD_BYTES: usize = 64 * 1024;
+use crate::service::intake::checks::MAX_TEXT_FIELD_BYTES;
+use crate::service::intake::{ApplicationFields, Field, ReceivedFile, TextValue};
+use crate::spool::SpoolFile;
+
 /// Room for the text fields and the multipart framing beside the CV; past it the body is cut off.
 const BODY_ALLOWANCE_BEYOND_CV: u64 = 4 * 1024 * 1024;
 /// More parts than a career-site form could need is a malformed (or hostile) body.
 const MAX_PARTS: usize = 64;
-
-/// The fields this server reads; every other part (`source`, `cv_url`, `company_id`, …) is ignored.
-pub const TEXT_FIELDS: [&str; 7] =
-    ["job_offer_id", "first_name", "last_name", "email", "phone", "linkedin_url", "cover_letter"];
 
 pub enum ContentTypeCheck {
     /// The boundary of a `multipart/form-data` body.
@@ -53,37 +51,6 @@ pub fn check_content_type(headers: &HeaderMap) -> ContentTypeCheck {
     }
 }
 
-pub struct TextField {
-    pub value: String,
-    pub too_long: bool,
-}
-
-/// The CV part, spooled to disk.
-pub struct CvPart {
-    pub file: tempfile::TempPath,
-    /// Bytes received, counted up to one past the limit.
-    pub size: u64,
-    pub too_large: bool,
-}
-
-#[derive(Default)]
-pub struct ApplicationForm {
-    pub fields: HashMap<&'static str, TextField>,
-    pub cv: Option<CvPart>,
-}
-
-impl ApplicationForm {
-    /// A text field, trimmed; `None` when absent or blank.
-    pub fn text(&self, name: &str) -> Option<&str> {
-        self.fields.get(name).map(|f| f.value.trim()).filter(|v| !v.is_empty())
-    }
-
-    /// The first field over the text limit, in the order of [`TEXT_FIELDS`].
-    pub fn first_too_long(&self) -> Option<&'static str> {
-        TEXT_FIELDS.into_iter().find(|name| self.fields.get(name).is_some_and(|f| f.too_long))
-    }
-}
-
 #[derive(Debug, thiserror::Error)]
 pub enum FormError {
     #[error("Invalid multipart payload")]
@@ -92,8 +59,8 @@ pub enum FormError {
     #[error("CV file too large")]
     CvTooLarge,
     /// The body was cut off while a text field was over its limit.
-    #[error("{0} is too long")]
-    FieldTooLong(&'static str),
+    #[error("{} is too long", .0.name())]
+    FieldTooLong(Field),
     /// The body was cut off elsewhere (too many or too large other parts).
     #[error("Request body too large")]
     BodyTooLarge,
@@ -101,31 +68,34 @@ pub enum FormError {
     Spool(#[source] std::io::Error),
 }
 
+/// Reads the parts the pipeline knows (the text fields of [`Field::TEXT`] and the `cv` file); every other
+/// part (`source`, `cv_url`, `company_id`, …) is read past and ignored.
 pub async fn read_application_form(
     body: Body,
     boundary: String,
     max_cv_bytes: u64,
     spool_dir: &Path,
-) -> Result<ApplicationForm, FormError> {
-    read_form_fields(body, boundary, max_cv_bytes, spool_dir, &[]).await
+) -> Result<ApplicationFields, FormError> {
+    read_form_fields(body, boundary, max_cv_bytes, spool_dir, &[]).await.map(|(form, _)| form)
 }
 
-/// [`read_application_form`], also keeping the text fields named in `extra_fields` (the HTML form's consent
-/// checkbox and honeypot, CONTRACT §13), with the same limits.
+/// [`read_application_form`], also keeping the text parts named in `extra_fields` (the HTML form's consent
+/// checkbox and honeypot, CONTRACT §13), under the same limits.
 pub async fn read_form_fields(
     body: Body,
     boundary: String,
     max_cv_bytes: u64,
     spool_dir: &Path,
     extra_fields: &[&'static str],
-) -> Result<ApplicationForm, FormError> {
+) -> Result<(ApplicationFields, Vec<(&'static str, TextValue)>), FormError> {
+    let mut extras: Vec<(&'static str, TextValue)> = Vec::new();
     let limits = multer::SizeLimit::new().whole_stream(max_cv_bytes.saturating_add(BODY_ALLOWANCE_BEYOND_CV));
     let stream = OneChunkPerPoll { inner: body.into_data_stream(), yield_now: false };
     let mut multipart =
         multer::Multipart::with_constraints(stream, boundary, multer::Constraints::new().size_limit(limits));
-    let mut form = ApplicationForm::default();
+    let mut form = ApplicationFields::default();
     let mut parts = 0;
-    let cut_off = |form: &ApplicationForm, error: multer::Error| match error {
+    let cut_off = |form: &ApplicationFields, error: multer::Error| match error {
         multer::Error::StreamSizeExceeded { .. } if form.cv.as_ref().is_some_and(|cv| cv.too_large) => {
             FormError::CvTooLarge
         }
@@ -147,15 +117,21 @@ pub async fn read_form_fields(
             return Err(FormError::Invalid);
         }
         let name = field.name().unwrap_or("").to_owned();
-        let result = if name == "cv" && form.cv.is_none() {
-            spool_cv(field, max_cv_bytes, spool_dir, &mut form).await
-        } else if let Some(known) = TEXT_FIELDS.iter().chain(extra_fields).copied().find(|f| *f == name)
-            && !form.fields.contains_key(known)
-        {
-            let slot = form.fields.entry(known).or_insert(TextField { value: String::new(), too_long: false });
-            read_text(field, slot).await
-        } else {
-            drain(field).await
+        let known = Field::from_name(&name);
+        let extra = extra_fields.iter().copied().find(|e| *e == name).filter(|e| !extras.iter().any(|(x, _)| x == e));
+        let result = match (known, extra) {
+            (Some(Field::Cv), _) if form.cv.is_none() => spool_cv(field, max_cv_bytes, spool_dir, &mut form).await,
+            (Some(text), _) if text != Field::Cv && !form.text.iter().any(|(f, _)| *f == text) => {
+                form.text.push((text, TextValue::default()));
+                let slot = &mut form.text.last_mut().expect("just pushed").1;
+                read_text(field, slot).await
+            }
+            (None, Some(extra)) => {
+                extras.push((extra, TextValue::default()));
+                let slot = &mut extras.last_mut().expect("just pushed").1;
+                read_text(field, slot).await
+            }
+            _ => drain(field).await,
         };
         match result {
             Ok(()) => {}
@@ -164,7 +140,7 @@ pub async fn read_form_fields(
             Err(ReadError::Spool(error)) => return Err(FormError::Spool(error)),
         }
     }
-    Ok(form)
+    Ok((form, extras))
 }
 
 /// Hands multer one chunk of the body per poll. multer reads its source for as long as data is ready, so a
@@ -207,7 +183,7 @@ impl From<multer::Error> for ReadError {
 
 /// Reads a text field into `slot`, keeping at most the limit; `slot.too_long` is set as soon as the limit is
 /// passed, so it is known even if the body is cut off inside this field.
-async fn read_text(mut field: multer::Field<'_>, slot: &mut TextField) -> Result<(), ReadError> {
+async fn read_text(mut field: multer::Field<'_>, slot: &mut TextValue) -> Result<(), ReadError> {
     let mut bytes = Vec::new();
     while let Some(chunk) = field.chunk().await.inspect_err(|e| blame_overflow(e, &mut slot.too_long))? {
         if slot.too_long {
@@ -233,12 +209,11 @@ async fn spool_cv(
     mut field: multer::Field<'_>,
     max_bytes: u64,
     spool_dir: &Path,
-    form: &mut ApplicationForm,
+    form: &mut ApplicationFields,
 ) -> Result<(), ReadError> {
-    let (file, path) =
-        tempfile::Builder::new().prefix("talqo-cv-").tempfile_in(spool_dir).map_err(ReadError::Spool)?.into_parts();
-    let mut file = tokio::fs::File::from_std(file);
-    form.cv = Some(CvPart { file: path, size: 0, too_large: false });
+    let (spooled, writer) = SpoolFile::create_in(spool_dir).map_err(ReadError::Spool)?;
+    let mut file = tokio::fs::File::from_std(writer);
+    form.cv = Some(ReceivedFile { file: spooled, size_bytes: 0, too_large: false });
     let mut size: u64 = 0;
     let chunks = loop {
         let chunk = match field.chunk().await {
@@ -256,13 +231,13 @@ async fn spool_cv(
             // CONTRACT §6, item 7: detected while streaming; the rest is read (up to the body's limit) but not kept.
             if let Some(cv) = form.cv.as_mut() {
                 cv.too_large = true;
-                cv.size = size;
+                cv.size_bytes = size;
             }
             continue;
         }
         file.write_all(&chunk).await.map_err(ReadError::Spool)?;
         if let Some(cv) = form.cv.as_mut() {
-            cv.size = size;
+            cv.size_bytes = size;
         }
     };
     chunks?;

@@ -1,7 +1,7 @@
-//! `POST /api/job_applications` (CONTRACT §6) and `GET /api/job_applications/{id}` (CONTRACT §7).
-//!
-//! The POST handler runs the request's checks in the contract's order (first failure answers), then hands a
-//! [`Submission`] to the intake pipeline.
+//! `POST /api/job_applications` (CONTRACT §6) and `GET /api/job_applications/{id}` (CONTRACT §7): the Talqo
+//! API's door into the intake pipeline. The POST handler reads the multipart body, hands it to the pipeline's
+//! checks and maps what comes back to the Talqo document's answers; [`talqo_refusal`] is the one place those
+//! messages are written.
 
 use std::borrow::Cow;
 
@@ -11,20 +11,24 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Extension, Json, Router};
+use chrono::{DateTime, Utc};
 use serde::Serialize;
+use uuid::Uuid;
 
 use super::AppState;
 use super::application_form::{ContentTypeCheck, FormError, check_content_type, read_application_form};
 use super::envelope::Success;
 use super::error::{ApiError, ApiResult, ErrorBody};
-use crate::cv::{CvRejection, detect_cv_format};
+use crate::cv::CvRejection;
 use crate::db;
 use crate::db::job_applications::{ApplicationReceipt, JobApplication};
 use crate::domain::application_source::application_source;
-use crate::domain::candidate::CandidateEmail;
 use crate::domain::strict_uuid::parse_strict_uuid;
+use crate::domain::timestamp;
 use crate::service::auth::Caller;
-use crate::service::intake::{IntakeError, OfferRefusal, Outcome, SpooledCv, Submission};
+use crate::service::intake::{
+    Door, FILE_MISSING_MESSAGE, Field, IntakeError, NewSubmission, OFFER_NOT_OPEN_MESSAGE, Outcome, Refusal,
+};
 
 pub const UNSUPPORTED_CONTENT_TYPE: &str =
     "Unsupported Content-Type. Use multipart/form-data with the CV in the \"cv\" file field.";
@@ -57,12 +61,66 @@ pub struct ApplicationFormFields {
     cover_letter: Option<String>,
 }
 
+/// What `POST /api/job_applications` answers (CONTRACT §6).
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct ApplicationCreated {
+    pub application_id: Uuid,
+    pub candidate_id: Uuid,
+    /// `new`, `rejected` under auto-reject, or the current status of an existing application.
+    pub status: String,
+    #[serde(serialize_with = "timestamp::serialize")]
+    #[schema(value_type = String, format = DateTime, example = "2024-01-15T10:00:00Z")]
+    pub created_at: DateTime<Utc>,
+}
+
+impl From<ApplicationReceipt> for ApplicationCreated {
+    fn from(receipt: ApplicationReceipt) -> Self {
+        ApplicationCreated {
+            application_id: receipt.application_id,
+            candidate_id: receipt.candidate_id,
+            status: receipt.status,
+            created_at: receipt.created_at,
+        }
+    }
+}
+
+/// What `GET /api/job_applications/{id}` answers (CONTRACT §7).
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct ApplicationStatus {
+    pub id: Uuid,
+    pub candidate_id: Uuid,
+    pub job_offer_id: Uuid,
+    pub status: String,
+    /// Domain the application came from, e.g. `careers.my-company.com`, or `career_site`.
+    pub source: String,
+    #[serde(serialize_with = "timestamp::serialize")]
+    #[schema(value_type = String, format = DateTime, example = "2024-01-15T10:00:00Z")]
+    pub created_at: DateTime<Utc>,
+    #[serde(serialize_with = "timestamp::serialize")]
+    #[schema(value_type = String, format = DateTime, example = "2024-01-15T11:00:00Z")]
+    pub updated_at: DateTime<Utc>,
+}
+
+impl From<JobApplication> for ApplicationStatus {
+    fn from(application: JobApplication) -> Self {
+        ApplicationStatus {
+            id: application.id,
+            candidate_id: application.candidate_id,
+            job_offer_id: application.job_offer_id,
+            status: application.status,
+            source: application.source,
+            created_at: application.created_at,
+            updated_at: application.updated_at,
+        }
+    }
+}
+
 /// The 200 answer for an application that already existed.
 #[derive(Serialize, utoipa::ToSchema)]
 pub struct ExistingApplication {
     #[schema(example = "success")]
     status: &'static str,
-    data: ApplicationReceipt,
+    data: ApplicationCreated,
     #[schema(example = "Application already exists")]
     message: &'static str,
 }
@@ -78,11 +136,11 @@ pub struct ExistingApplication {
         ("Referer" = Option<String>, Header, description = "Used for the source when Origin is absent"),
     ),
     responses(
-        (status = 201, description = "Application created (`status` is `new`, or `rejected` under auto-reject)", body = Success<ApplicationReceipt>),
+        (status = 201, description = "Application created (`status` is `new`, or `rejected` under auto-reject)", body = Success<ApplicationCreated>),
         (status = 200, description = "The candidate already applied: the application as it is now", body = ExistingApplication),
         (status = 400, description = "`job_offer_id is required`, `Invalid job_offer_id format`, `first_name, last_name, and email are required`, \
             `email is invalid`, `cv file is required (multipart field \"cv\")`, `CV validation failed: …`, `Invalid multipart payload`, \
-            `Job offer is not open for applications`, `<field> is too long`", body = ErrorBody),
+            `Job offer is not open for applications`, `<field> is too long`, `<field> is invalid`", body = ErrorBody),
         (status = 401, description = "`API key is required` or `Invalid API key`", body = ErrorBody),
         (status = 403, description = "`Job offer does not belong to your company`", body = ErrorBody),
         (status = 404, description = "`Job offer not found`", body = ErrorBody),
@@ -99,7 +157,7 @@ pub async fn create_job_application(
     Extension(caller): Extension<Caller>,
     request: Request,
 ) -> ApiResult<Response> {
-    // CONTRACT §6, item 2 and 3.
+    // CONTRACT §6, items 2 and 3.
     let boundary = match check_content_type(request.headers()) {
         ContentTypeCheck::Multipart(boundary) => boundary,
         ContentTypeCheck::Unsupported => {
@@ -113,95 +171,27 @@ pub async fn create_job_application(
         headers.get(header::REFERER).and_then(|v| v.to_str().ok()),
     );
     let body: Body = request.into_body();
-    let mut form = read_application_form(body, boundary, state.max_cv_bytes, &state.spool_dir).await.map_err(
-        |error| match error {
-            FormError::Invalid => ApiError::bad_request("Invalid multipart payload"),
-            FormError::CvTooLarge => cv_too_large(state.max_cv_bytes),
-            FormError::FieldTooLong(field) => ApiError::bad_request(format!("{field} is too long")),
-            FormError::BodyTooLarge => ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "Request body too large"),
-            FormError::Spool(error) => ApiError::internal(anyhow::Error::new(error).context("spooling a CV")),
-        },
-    )?;
-
-    let cv = form.cv.take();
-
-    // Item 4.
-    let offer_id = form.text("job_offer_id").ok_or_else(|| ApiError::bad_request("job_offer_id is required"))?;
-    let offer_id = parse_strict_uuid(offer_id).ok_or_else(|| ApiError::bad_request("Invalid job_offer_id format"))?;
-    // Item 5.
-    let (Some(first_name), Some(last_name), Some(email)) =
-        (form.text("first_name"), form.text("last_name"), form.text("email"))
-    else {
-        return Err(ApiError::bad_request("first_name, last_name, and email are required"));
-    };
-    let email = CandidateEmail::parse(email).ok_or_else(|| ApiError::bad_request("email is invalid"))?;
-    // Item 6.
-    let Some(cv) = cv else {
-        return Err(ApiError::bad_request("cv file is required (multipart field \"cv\")"));
-    };
-    // Item 7: size, then format from the bytes (never the part's Content-Type or file name).
-    if cv.too_large {
-        return Err(cv_too_large(state.max_cv_bytes));
-    }
-    if cv.size == 0 {
-        return Err(cv_rejected(&CvRejection::Empty));
-    }
-    let cv_path = cv.file.to_path_buf();
-    let format = match tokio::task::spawn_blocking(move || detect_cv_format(&cv_path)).await {
-        Ok(Ok(format)) => format,
-        Ok(Err(CvRejection::Io(error))) => {
-            return Err(ApiError::internal(anyhow::Error::new(error).context("reading a spooled CV")));
+    let intake = &state.intake;
+    let fields =
+        read_application_form(body, boundary, intake.max_cv_bytes(), intake.spool_dir()).await.map_err(|error| {
+            match error {
+                FormError::Invalid => ApiError::bad_request("Invalid multipart payload"),
+                FormError::CvTooLarge => talqo_refusal(&Refusal::CvTooLarge { max_bytes: intake.max_cv_bytes() }),
+                FormError::FieldTooLong(field) => talqo_refusal(&Refusal::TooLong(field)),
+                FormError::BodyTooLarge => ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "Request body too large"),
+                FormError::Spool(error) => ApiError::internal(anyhow::Error::new(error).context("spooling a CV")),
+            }
+        })?;
+    // Items 4 to 9: the first refusal answers.
+    let checked = match intake.check_application(caller.company_id, fields).await.map_err(intake_error)? {
+        Ok(checked) => checked,
+        Err(refusals) => {
+            let first = refusals.first().ok_or_else(|| ApiError::internal(anyhow::anyhow!("refused for no reason")))?;
+            return Err(talqo_refusal(first));
         }
-        Ok(Err(rejection)) => return Err(cv_rejected(&rejection)),
-        Err(join_error) => return Err(ApiError::internal(anyhow::anyhow!("CV format detection failed: {join_error}"))),
     };
-    // Item 8.
-    let offer = match state.intake.open_offer(caller.company_id, offer_id).await? {
-        Ok(offer) => offer,
-        Err(OfferRefusal::NotFound) => return Err(ApiError::not_found("Job offer not found")),
-        Err(OfferRefusal::OtherCompany) => {
-            return Err(ApiError::forbidden("Job offer does not belong to your company"));
-        }
-        Err(OfferRefusal::NotOpen) => return Err(ApiError::bad_request("Job offer is not open for applications")),
-    };
-    // Item 9.
-    if let Some(field) = form.first_too_long() {
-        return Err(ApiError::bad_request(format!("{field} is too long")));
-    }
-
-    let optional = |name: &str| form.text(name).map(str::to_owned);
-    let submission = Submission {
-        offer,
-        email,
-        first_name: first_name.to_owned(),
-        last_name: last_name.to_owned(),
-        phone: optional("phone"),
-        linkedin_url: optional("linkedin_url"),
-        cover_letter: form.fields.get("cover_letter").map(|f| f.value.clone()).unwrap_or_default(),
-        source,
-        cv: SpooledCv { file: cv.file, format, size_bytes: cv.size },
-    };
-    // The pipeline runs in a task of its own: a client that gives up (a proxy's timeout) does not cancel it
-    // halfway, so the candidate is still created and the client's retry gets the 200.
-    let intake = state.intake.clone();
-    let outcome = state
-        .intake_tasks
-        .spawn(async move { intake.submit(submission).await })
-        .await
-        .map_err(|join_error| ApiError::internal(anyhow::anyhow!("the intake task failed: {join_error}")))?;
-    match outcome {
-        Ok(Outcome::Created(receipt)) => Ok((StatusCode::CREATED, Json(Success::new(receipt))).into_response()),
-        Ok(Outcome::AlreadyExists(receipt)) => {
-            Ok(Json(ExistingApplication { status: "success", data: receipt, message: "Application already exists" })
-                .into_response())
-        }
-        Err(IntakeError::Upload(error)) => {
-            tracing::error!(
-                error = format!("{:#}", anyhow::Error::new(IntakeError::Upload(error))),
-                "CV upload failed"
-            );
-            Err(ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "Failed to upload CV: object storage request failed"))
-        }
+    let outcome = match intake.submit(NewSubmission::from_checked(Door::TalqoApi, checked, source)).await {
+        Ok(outcome) => outcome,
         Err(IntakeError::StillProcessing) => {
             let mut response = ApiError::new(
                 StatusCode::SERVICE_UNAVAILABLE,
@@ -209,18 +199,69 @@ pub async fn create_job_application(
             )
             .into_response();
             response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
-            Ok(response)
+            return Ok(response);
         }
-        Err(IntakeError::Internal(error)) => Err(ApiError::internal(error)),
+        Err(error) => return Err(intake_error(error)),
+    };
+    match outcome {
+        Outcome::Created(receipt) => {
+            Ok((StatusCode::CREATED, Json(Success::new(ApplicationCreated::from(receipt)))).into_response())
+        }
+        Outcome::AlreadyExists(receipt) => Ok(Json(ExistingApplication {
+            status: "success",
+            data: receipt.into(),
+            message: "Application already exists",
+        })
+        .into_response()),
+        // The offer closed between the checks and the processing.
+        Outcome::Failed(OFFER_NOT_OPEN_MESSAGE) => Err(talqo_refusal(&Refusal::OfferNotOpen)),
+        Outcome::Failed(reason) => {
+            debug_assert_eq!(reason, FILE_MISSING_MESSAGE);
+            Err(ApiError::internal(anyhow::anyhow!("processing failed: {reason}")))
+        }
     }
 }
 
-fn cv_too_large(max_bytes: u64) -> ApiError {
-    ApiError::bad_request(format!("CV validation failed: CV file too large (max {max_bytes} bytes)"))
+/// The Talqo document's answer to each refusal of the pipeline (CONTRACT §6 items 4 to 9, §11).
+fn talqo_refusal(refusal: &Refusal) -> ApiError {
+    match refusal {
+        Refusal::Missing(Field::JobOfferId) => ApiError::bad_request("job_offer_id is required"),
+        Refusal::MalformedJobOfferId => ApiError::bad_request("Invalid job_offer_id format"),
+        Refusal::Missing(Field::Cv) => ApiError::bad_request("cv file is required (multipart field \"cv\")"),
+        Refusal::Missing(_) => ApiError::bad_request("first_name, last_name, and email are required"),
+        Refusal::EmailInvalid => ApiError::bad_request("email is invalid"),
+        Refusal::CvEmpty => cv_rejected(&CvRejection::Empty),
+        Refusal::CvUnsupportedFormat => cv_rejected(&CvRejection::Unsupported),
+        Refusal::CvTooLarge { max_bytes } => {
+            ApiError::bad_request(format!("CV validation failed: CV file too large (max {max_bytes} bytes)"))
+        }
+        Refusal::OfferNotFound => ApiError::not_found("Job offer not found"),
+        Refusal::OfferOfAnotherCompany => ApiError::forbidden("Job offer does not belong to your company"),
+        Refusal::OfferNotOpen => ApiError::bad_request(OFFER_NOT_OPEN_MESSAGE),
+        Refusal::TooLong(field) => ApiError::bad_request(format!("{} is too long", field.name())),
+        Refusal::InvalidCharacters(field) => ApiError::bad_request(format!("{} is invalid", field.name())),
+    }
 }
 
 fn cv_rejected(rejection: &CvRejection) -> ApiError {
     ApiError::bad_request(Cow::Owned(format!("CV validation failed: {rejection}")))
+}
+
+fn intake_error(error: IntakeError) -> ApiError {
+    match error {
+        IntakeError::Upload(error) => {
+            tracing::error!(
+                error = format!("{:#}", anyhow::Error::new(IntakeError::Upload(error))),
+                "CV upload failed"
+            );
+            ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "Failed to upload CV: object storage request failed")
+        }
+        IntakeError::StillProcessing => {
+            ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "Service temporarily unavailable")
+        }
+        IntakeError::Database(error) => error.into(),
+        IntakeError::Internal(error) => ApiError::internal(error),
+    }
 }
 
 /// An application's status (CONTRACT §7).
@@ -230,7 +271,7 @@ fn cv_rejected(rejection: &CvRejection) -> ApiError {
     tag = "Applications",
     params(("application_id" = String, Path, description = "Strictly xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx")),
     responses(
-        (status = 200, description = "The application", body = Success<JobApplication>),
+        (status = 200, description = "The application", body = Success<ApplicationStatus>),
         (status = 400, description = "`Invalid application ID format`", body = ErrorBody),
         (status = 401, description = "`API key is required` or `Invalid API key`", body = ErrorBody),
         (status = 403, description = "`Application does not belong to your company`", body = ErrorBody),
@@ -243,7 +284,7 @@ pub async fn get_job_application(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,
     id: Result<Path<String>, PathRejection>,
-) -> ApiResult<Json<Success<JobApplication>>> {
+) -> ApiResult<Json<Success<ApplicationStatus>>> {
     let id = id
         .ok()
         .and_then(|Path(raw)| parse_strict_uuid(&raw))
@@ -253,7 +294,7 @@ pub async fn get_job_application(
     if application.company_id != caller.company_id {
         return Err(ApiError::forbidden("Application does not belong to your company"));
     }
-    Ok(Json(Success::new(application)))
+    Ok(Json(Success::new(application.into())))
 }
 
 async fn missing_application_id() -> ApiError {

@@ -20,7 +20,6 @@ pub mod rate_limit;
 use std::any::Any;
 use std::future::Future;
 use std::net::SocketAddr;
-use std::path::Path;
 use std::sync::Arc;
 
 use axum::Router;
@@ -31,7 +30,6 @@ use axum::response::{IntoResponse, Response};
 use ipnet::IpNet;
 use sqlx::PgPool;
 use tokio::net::TcpListener;
-use tokio_util::task::TaskTracker;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::trace::TraceLayer;
@@ -48,13 +46,8 @@ pub struct AppState {
     pub rate_limiter: Arc<RateLimiter>,
     pub trusted_proxies: Arc<[IpNet]>,
     pub api_log: ApiLogQueue,
+    /// The pipeline every front door feeds; it knows `MAX_CV_BYTES` and `SPOOL_DIR`.
     pub intake: Arc<Intake>,
-    /// Pipelines in flight; shutdown waits for them, even those whose client went away.
-    pub intake_tasks: TaskTracker,
-    /// CONTRACT §6: `MAX_CV_BYTES`.
-    pub max_cv_bytes: u64,
-    /// Where CV uploads are spooled while their request is in flight.
-    pub spool_dir: Arc<Path>,
     /// CONTRACT §10, §13: `PUBLIC_BASE_URL`, the base of the links the hosted pages serve.
     pub public_base_url: Arc<str>,
 }

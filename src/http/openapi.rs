@@ -9,8 +9,8 @@ use super::AppState;
 use super::envelope::{Pagination, Success};
 use super::error::ErrorBody;
 use super::{job_applications, job_offers};
-use crate::db::job_applications::{ApplicationReceipt, JobApplication};
 use crate::db::job_offers::JobOffer;
+use job_applications::{ApplicationCreated, ApplicationStatus};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -32,10 +32,10 @@ use crate::db::job_offers::JobOffer;
         Pagination,
         ErrorBody,
         Success<JobOffer>,
-        ApplicationReceipt,
-        JobApplication,
-        Success<ApplicationReceipt>,
-        Success<JobApplication>
+        ApplicationCreated,
+        ApplicationStatus,
+        Success<ApplicationCreated>,
+        Success<ApplicationStatus>
     )),
     modifiers(&SecuritySchemes),
     tags(

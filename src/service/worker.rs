@@ -53,7 +53,6 @@ impl Worker {
     async fn pass(&self) -> anyhow::Result<()> {
         self.rescore_pending().await?;
         self.retry_deletions().await?;
-        db::application_claims::purge_expired(&self.db).await?;
         Ok(())
     }
 

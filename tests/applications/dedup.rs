@@ -160,10 +160,9 @@ async fn backend_waiting_on(db: &sqlx::PgPool, sql: &str) {
     .await;
 }
 
-/// The race behind the flaky test above, made deterministic with a row lock held by the test: request A
-/// holds the claim and is committing its application; duplicate B finds no (committed) application, then
-/// waits on the claim row; when A's transaction deletes the claim and commits, B takes a fresh claim and runs
-/// the whole pipeline, scorer included, before its insert conflicts and it answers 200.
+/// The race behind the flaky test above, made deterministic: request A holds the identity's lock while it is
+/// scored (the scorer answers slowly) and commits; duplicate B arrives meanwhile and waits on that lock. When
+/// A commits, B sees A's application and answers 200 without paying for extraction or scoring.
 #[tokio::test]
 async fn a_duplicate_arriving_while_the_first_request_commits_is_not_scored_again() {
     let fake = FakeOpenAi::start_slow(FakeAnswer::Rating(64), Duration::from_millis(300)).await;
@@ -174,23 +173,23 @@ async fn a_duplicate_arriving_while_the_first_request_commits_is_not_scored_agai
         let (tenant, form) = (tenant.clone(), form.clone());
         async move { tenant.apply(&form).await.status().as_u16() }
     });
-    eventually(Duration::from_secs(30), "request A's claim", || async {
-        let claims: i64 =
-            sqlx::query_scalar("SELECT count(*) FROM application_claims").fetch_one(tenant.db()).await.unwrap();
-        (claims == 1).then_some(())
+    eventually(Duration::from_secs(30), "request A's identity lock", || async {
+        let locks: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
+             WHERE l.locktype = 'advisory' AND l.granted AND a.datname = current_database()",
+        )
+        .fetch_one(tenant.db())
+        .await
+        .unwrap();
+        (locks == 1).then_some(())
     })
     .await;
-    // Hold A's claim row: A's transaction (application, step, email written) blocks when it deletes the claim.
-    let mut lock = tenant.db().begin().await.unwrap();
-    sqlx::query("SELECT 1 FROM application_claims FOR UPDATE").execute(&mut *lock).await.unwrap();
-    backend_waiting_on(tenant.db(), "DELETE FROM application_claims").await;
 
     let second = tokio::spawn({
         let (tenant, form) = (tenant.clone(), form.clone());
         async move { tenant.apply(&form).await.status().as_u16() }
     });
-    backend_waiting_on(tenant.db(), "INSERT INTO application_claims").await;
-    lock.commit().await.unwrap();
+    backend_waiting_on(tenant.db(), "SELECT pg_advisory_xact_lock").await;
 
     assert_eq!(first.await.unwrap(), 201);
     assert_eq!(second.await.unwrap(), 200);

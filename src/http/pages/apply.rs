@@ -11,21 +11,16 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
-use super::i18n::Texts;
 use super::offer::{
     FormErrors, FormValues, OfferLookup, closed_page, find_offer, form_view, offer_response, size_limit,
 };
 use super::response::{Message, message_page, not_found_page, query_value, server_error_page};
 use super::views::PageContext;
-use crate::cv::{CvRejection, detect_cv_format};
 use crate::db::companies::Company;
 use crate::db::job_offers::JobOffer;
-use crate::domain::candidate::CandidateEmail;
 use crate::http::AppState;
-use crate::http::application_form::{
-    ApplicationForm, ContentTypeCheck, FormError, check_content_type, read_form_fields,
-};
-use crate::service::intake::{IntakeError, Outcome, SpooledCv, Submission};
+use crate::http::application_form::{ContentTypeCheck, FormError, check_content_type, read_form_fields};
+use crate::service::intake::{ApplicationFields, Door, Field, IntakeError, NewSubmission, Outcome, Refusal, TextValue};
 
 /// CONTRACT §13: `source` when the page's URL has no `utm_source`.
 pub const DEFAULT_FORM_SOURCE: &str = "job_link";
@@ -60,37 +55,29 @@ pub async fn submit_application(
     let ctx = PageContext::new(&state, requested_lang.as_deref(), Some(&company));
     let t = ctx.t();
     let door = FormDoor { ctx: &ctx, state: &state, company: &company, offer: &offer, utm_source: utm_source.clone() };
+    let unreadable = || FormErrors { form: Some(t.msg_form_unreadable.into()), ..FormErrors::default() };
 
     let ContentTypeCheck::Multipart(boundary) = check_content_type(request.headers()) else {
-        return door.refused(
-            FormValues::default(),
-            FormErrors { form: Some(t.msg_form_unreadable.into()), ..FormErrors::default() },
-        );
+        return door.refused(FormValues::default(), unreadable());
     };
+    let intake = &state.intake;
     let read = read_form_fields(
         request.into_body(),
         boundary,
-        state.max_cv_bytes,
-        &state.spool_dir,
+        intake.max_cv_bytes(),
+        intake.spool_dir(),
         &[CONSENT_FIELD, HONEYPOT_FIELD],
     )
     .await;
-    let mut form = match read {
-        Ok(form) => form,
-        Err(FormError::Invalid) => {
-            return door.refused(
-                FormValues::default(),
-                FormErrors { form: Some(t.msg_form_unreadable.into()), ..FormErrors::default() },
-            );
-        }
+    let (mut fields, extras) = match read {
+        Ok(read) => read,
+        Err(FormError::Invalid) => return door.refused(FormValues::default(), unreadable()),
         Err(FormError::CvTooLarge) => {
-            return door
-                .refused(FormValues::default(), FormErrors { cv: Some(door.cv_too_large()), ..FormErrors::default() });
+            let refusal = Refusal::CvTooLarge { max_bytes: intake.max_cv_bytes() };
+            return door.refused(FormValues::default(), door.errors_for(&[refusal], true));
         }
         Err(FormError::FieldTooLong(field)) => {
-            let mut errors = FormErrors::default();
-            errors.set(field, t.msg_too_long.into(), t);
-            return door.refused(FormValues::default(), errors);
+            return door.refused(FormValues::default(), door.errors_for(&[Refusal::TooLong(field)], true));
         }
         Err(FormError::BodyTooLarge) => {
             return message_page(
@@ -111,128 +98,46 @@ pub async fn submit_application(
             return server_error_page(&ctx, Some(&company), "", anyhow::Error::new(error).context("spooling a CV"));
         }
     };
-    let values = kept_values(&form);
-
+    let extra =
+        |name: &str| extras.iter().find(|(n, _)| *n == name).map(|(_, v)| v.value.trim()).filter(|v| !v.is_empty());
     // CONTRACT §13: a filled honeypot gets the thank-you page and nothing is created.
-    if form.text(HONEYPOT_FIELD).is_some() {
+    if extra(HONEYPOT_FIELD).is_some() {
         tracing::info!(job_offer_id = %offer.id, "honeypot filled; nothing created");
         return door.see_thank_you(false);
     }
+    let consent = extra(CONSENT_FIELD).is_some();
+    let values = kept_values(&fields, consent);
 
-    let cv = form.cv.take();
-    let mut errors = FormErrors::default();
-    if form.text("first_name").is_none() {
-        errors.first_name = Some(t.msg_first_name_required.into());
-    }
-    if form.text("last_name").is_none() {
-        errors.last_name = Some(t.msg_last_name_required.into());
-    }
-    let email = match form.text("email") {
-        None => {
-            errors.email = Some(t.msg_email_required.into());
-            None
-        }
-        Some(raw) => {
-            let parsed = CandidateEmail::parse(raw);
-            if parsed.is_none() {
-                errors.email = Some(t.msg_email_invalid.into());
-            }
-            parsed
-        }
+    // The offer is the one of the URL; the form does not post it.
+    fields.text.retain(|(field, _)| *field != Field::JobOfferId);
+    fields.text.push((Field::JobOfferId, TextValue { value: offer.id.to_string(), too_long: false }));
+    // CONTRACT §13: the same checks as the API (§6), every refusal shown at once, in the page's language.
+    let checked = match intake.check_application(company.id, fields).await {
+        Ok(checked) => checked,
+        Err(error) => return door.intake_failed(error),
     };
-    let cv = match cv {
-        None => {
-            errors.cv = Some(t.msg_cv_required.into());
-            None
-        }
-        Some(cv) if cv.too_large => {
-            errors.cv = Some(door.cv_too_large());
-            None
-        }
-        Some(cv) if cv.size == 0 => {
-            errors.cv = Some(t.msg_cv_empty.into());
-            None
-        }
-        Some(cv) => {
-            let cv_path = cv.file.to_path_buf();
-            match tokio::task::spawn_blocking(move || detect_cv_format(&cv_path)).await {
-                Ok(Ok(format)) => Some(SpooledCv { file: cv.file, format, size_bytes: cv.size }),
-                Ok(Err(CvRejection::Io(error))) => {
-                    return server_error_page(
-                        &ctx,
-                        Some(&company),
-                        "",
-                        anyhow::Error::new(error).context("reading a spooled CV"),
-                    );
-                }
-                Ok(Err(CvRejection::Empty)) => {
-                    errors.cv = Some(t.msg_cv_empty.into());
-                    None
-                }
-                Ok(Err(CvRejection::Unsupported)) => {
-                    errors.cv = Some(t.msg_cv_format.into());
-                    None
-                }
-                Err(join_error) => {
-                    return server_error_page(
-                        &ctx,
-                        Some(&company),
-                        "",
-                        anyhow::anyhow!("CV format detection failed: {join_error}"),
-                    );
-                }
-            }
-        }
+    let refusals = match &checked {
+        Ok(_) => Vec::new(),
+        Err(refusals) => refusals.clone(),
     };
-    if let Some(field) = form.first_too_long() {
-        errors.set(field, t.msg_too_long.into(), t);
+    if refusals.iter().any(|r| matches!(r, Refusal::OfferNotFound | Refusal::OfferOfAnotherCompany)) {
+        return not_found_page(&ctx, Some(&company), "");
     }
-    if form.text(CONSENT_FIELD).is_none() {
-        errors.consent = Some(t.msg_consent_required.into());
+    if refusals.contains(&Refusal::OfferNotOpen) {
+        return closed_page(&ctx, &company, &offer);
     }
-    let (Some(email), Some(cv), true) = (email, cv, errors.is_empty()) else {
+    let errors = door.errors_for(&refusals, consent);
+    let (Ok(checked), true) = (checked, errors.is_empty()) else {
         return door.refused(values, errors);
     };
 
-    let optional = |name: &str| form.text(name).map(str::to_owned);
-    let submission = Submission {
-        offer: offer.clone(),
-        email,
-        first_name: form.text("first_name").unwrap_or_default().to_owned(),
-        last_name: form.text("last_name").unwrap_or_default().to_owned(),
-        phone: optional("phone"),
-        linkedin_url: optional("linkedin_url"),
-        cover_letter: form.fields.get("cover_letter").map(|f| f.value.clone()).unwrap_or_default(),
-        source: form_source(utm_source.as_deref()),
-        cv,
-    };
-    // As the API: the pipeline runs in its own task, so a candidate who closes the tab does not cut it halfway.
-    let intake = state.intake.clone();
-    let outcome = state.intake_tasks.spawn(async move { intake.submit(submission).await }).await;
-    match outcome {
-        Ok(Ok(Outcome::Created(_))) => door.see_thank_you(false),
-        Ok(Ok(Outcome::AlreadyExists(_))) => door.see_thank_you(true),
-        Ok(Err(IntakeError::StillProcessing)) => {
-            let mut response = message_page(
-                &ctx,
-                Some(&company),
-                "",
-                Message {
-                    status: StatusCode::SERVICE_UNAVAILABLE,
-                    heading: t.server_error_title,
-                    subject: None,
-                    body: t.server_error_body,
-                    extra: None,
-                    link_to_list: false,
-                },
-            );
-            response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
-            response
-        }
-        Ok(Err(error)) => server_error_page(&ctx, Some(&company), "", anyhow::Error::new(error)),
-        Err(join_error) => {
-            server_error_page(&ctx, Some(&company), "", anyhow::anyhow!("the intake task failed: {join_error}"))
-        }
+    let submission = NewSubmission::from_checked(Door::ApplyForm, checked, form_source(utm_source.as_deref()));
+    match intake.submit(submission).await {
+        Ok(Outcome::Created(_)) => door.see_thank_you(false),
+        Ok(Outcome::AlreadyExists(_)) => door.see_thank_you(true),
+        // The offer closed between the check and the processing.
+        Ok(Outcome::Failed(_)) => closed_page(&ctx, &company, &offer),
+        Err(error) => door.intake_failed(error),
     }
 }
 
@@ -245,16 +150,17 @@ pub fn form_source(utm_source: Option<&str>) -> String {
 }
 
 /// The text values to show again after a refusal (never the file: browsers cannot prefill one).
-fn kept_values(form: &ApplicationForm) -> FormValues {
-    let value = |name: &str| form.fields.get(name).map(|f| f.value.clone()).unwrap_or_default();
+fn kept_values(fields: &ApplicationFields, consent: bool) -> FormValues {
+    let value =
+        |field: Field| fields.text.iter().find(|(f, _)| *f == field).map(|(_, v)| v.value.clone()).unwrap_or_default();
     FormValues {
-        first_name: value("first_name"),
-        last_name: value("last_name"),
-        email: value("email"),
-        phone: value("phone"),
-        linkedin_url: value("linkedin_url"),
-        cover_letter: value("cover_letter"),
-        consent: form.text(CONSENT_FIELD).is_some(),
+        first_name: value(Field::FirstName),
+        last_name: value(Field::LastName),
+        email: value(Field::Email),
+        phone: value(Field::Phone),
+        linkedin_url: value(Field::LinkedinUrl),
+        cover_letter: value(Field::CoverLetter),
+        consent,
     }
 }
 
@@ -275,23 +181,19 @@ impl FormErrors {
         .all(|e| e.is_none())
     }
 
-    /// The message for the field the multipart reader or the intake named.
-    fn set(&mut self, field: &str, message: String, t: &Texts) {
+    /// Ties `message` to `field`, keeping the first message a field got.
+    fn tie(&mut self, field: Field, message: String) {
         let slot = match field {
-            "first_name" => &mut self.first_name,
-            "last_name" => &mut self.last_name,
-            "email" => &mut self.email,
-            "phone" => &mut self.phone,
-            "linkedin_url" => &mut self.linkedin_url,
-            "cover_letter" => &mut self.cover_letter,
-            "cv" => &mut self.cv,
-            CONSENT_FIELD => &mut self.consent,
-            _ => {
-                self.form = Some(t.msg_form_unreadable.to_owned());
-                return;
-            }
+            Field::FirstName => &mut self.first_name,
+            Field::LastName => &mut self.last_name,
+            Field::Email => &mut self.email,
+            Field::Phone => &mut self.phone,
+            Field::LinkedinUrl => &mut self.linkedin_url,
+            Field::CoverLetter => &mut self.cover_letter,
+            Field::Cv => &mut self.cv,
+            Field::JobOfferId => &mut self.form,
         };
-        *slot = Some(message);
+        slot.get_or_insert(message);
     }
 }
 
@@ -311,8 +213,65 @@ impl FormDoor<'_> {
         offer_response(self.ctx, self.company, self.offer, form, StatusCode::BAD_REQUEST)
     }
 
-    fn cv_too_large(&self) -> String {
-        format!("{} {}", self.ctx.t().msg_cv_too_large, size_limit(self.state.max_cv_bytes, self.ctx.lang))
+    /// The intake's refusals (CONTRACT §6) in the page's language, each tied to its field, and the form's own
+    /// rule: the consent box.
+    fn errors_for(&self, refusals: &[Refusal], consent: bool) -> FormErrors {
+        let t = self.ctx.t();
+        let mut errors = FormErrors::default();
+        for refusal in refusals {
+            let (field, message) = match refusal {
+                Refusal::Missing(Field::FirstName) => (Field::FirstName, t.msg_first_name_required.to_owned()),
+                Refusal::Missing(Field::LastName) => (Field::LastName, t.msg_last_name_required.to_owned()),
+                Refusal::Missing(Field::Email) => (Field::Email, t.msg_email_required.to_owned()),
+                Refusal::Missing(Field::Cv) => (Field::Cv, t.msg_cv_required.to_owned()),
+                Refusal::Missing(_) | Refusal::MalformedJobOfferId => {
+                    (Field::JobOfferId, t.msg_form_unreadable.to_owned())
+                }
+                Refusal::EmailInvalid => (Field::Email, t.msg_email_invalid.to_owned()),
+                Refusal::CvEmpty => (Field::Cv, t.msg_cv_empty.to_owned()),
+                Refusal::CvTooLarge { max_bytes } => {
+                    (Field::Cv, format!("{} {}", t.msg_cv_too_large, size_limit(*max_bytes, self.ctx.lang)))
+                }
+                Refusal::CvUnsupportedFormat => (Field::Cv, t.msg_cv_format.to_owned()),
+                Refusal::OfferNotFound | Refusal::OfferOfAnotherCompany | Refusal::OfferNotOpen => {
+                    (Field::JobOfferId, t.msg_offer_closed.to_owned())
+                }
+                Refusal::TooLong(field) => (*field, t.msg_too_long.to_owned()),
+                Refusal::InvalidCharacters(field) => (*field, t.msg_invalid_characters.to_owned()),
+            };
+            errors.tie(field, message);
+        }
+        if !consent {
+            errors.consent = Some(t.msg_consent_required.to_owned());
+        }
+        errors
+    }
+
+    /// A failure of the pipeline: nothing was saved, the candidate may retry.
+    fn intake_failed(&self, error: IntakeError) -> Response {
+        let t = self.ctx.t();
+        let status = match &error {
+            IntakeError::StillProcessing | IntakeError::Database(_) => StatusCode::SERVICE_UNAVAILABLE,
+            IntakeError::Upload(_) | IntakeError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        };
+        tracing::error!(error = format!("{:#}", anyhow::Error::new(error)), "an application from the form failed");
+        let mut response = message_page(
+            self.ctx,
+            Some(self.company),
+            "",
+            Message {
+                status,
+                heading: t.server_error_title,
+                subject: None,
+                body: t.server_error_body,
+                extra: None,
+                link_to_list: false,
+            },
+        );
+        if status == StatusCode::SERVICE_UNAVAILABLE {
+            response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
+        }
+        response
     }
 
     /// Post/redirect/get: 303 to the thank-you page.

@@ -226,7 +226,7 @@ pub fn form_view(
         action,
         names,
         optional,
-        cv_hint: format!("{}, {}", t.cv_hint, size_limit(state.max_cv_bytes, ctx.lang)),
+        cv_hint: format!("{}, {}", t.cv_hint, size_limit(state.intake.max_cv_bytes(), ctx.lang)),
         cv_error: errors.cv,
         consent_checked: values.consent,
         consent_error: errors.consent,
