@@ -78,7 +78,7 @@ async fn refusals_rerender_the_form_with_values_kept_and_messages_tied_to_fields
     assert!(response.headers()["content-type"].to_str().unwrap().starts_with("text/html"));
     let html = response.text().await.unwrap();
     assert!(html.contains("<html lang=\"en\">"), "the page's language");
-    assert!(html.contains(r#"value="Jean &lt;b&gt;""#), "values kept, escaped: {html}");
+    assert!(html.contains(r#"value="Jean &#60;b&#62;""#), "values kept, escaped: {html}");
     assert!(html.contains(">Motivé</textarea>"), "{html}");
     for (field, message) in [
         ("last_name", "Enter your last name."),
