@@ -319,9 +319,6 @@ fn company_json(company: &Company, public_base_url: &str) -> serde_json::Value {
         "locale": company.locale,
         // CONTRACT §13.
         "jobs_url": jobs_url(public_base_url, &company.slug),
-        "accent_color": company.accent_color,
-        "has_logo": company.logo_version.is_some(),
-        "embed_origins": company.embed_origins,
     })
 }
 
