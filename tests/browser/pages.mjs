@@ -4,7 +4,7 @@
 // non-zero on the first broken expectation. With --shots DIR it also writes the screenshots of docs/screenshots.
 //
 //   node tests/browser/pages.mjs --base http://127.0.0.1:8080 --company demo --cv ../shared/corpus/cv/x.pdf \
-//        [--closed /jobs/demo/<offer_id>] [--email someone@example.com] [--shots docs/screenshots]
+//        [--offer TITLE] [--closed /jobs/demo/<offer_id>] [--email someone@example.com] [--shots docs/screenshots]
 import { readFileSync, mkdirSync } from 'node:fs';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -83,7 +83,8 @@ try {
   report.list_first_offer = await firstOffer.textContent();
 
   // An offer, reached by clicking.
-  await Promise.all([page.waitForNavigation(), firstOffer.click()]);
+  const chosen = args.offer ? page.locator('.offer-card h2 a', { hasText: args.offer }).first() : firstOffer;
+  await Promise.all([page.waitForNavigation(), chosen.click()]);
   const offerUrl = page.url();
   report.offer_url = offerUrl;
   report.bytes.offer = await loadBytes();

@@ -228,7 +228,8 @@ impl FormDoor<'_> {
                     (Field::JobOfferId, t.msg_form_unreadable.to_owned())
                 }
                 Refusal::EmailInvalid => (Field::Email, t.msg_email_invalid.to_owned()),
-                Refusal::CvEmpty => (Field::Cv, t.msg_cv_empty.to_owned()),
+                // A browser sends an empty `cv` part when no file was chosen: ask for the file.
+                Refusal::CvEmpty => (Field::Cv, t.msg_cv_required.to_owned()),
                 Refusal::CvTooLarge { max_bytes } => {
                     (Field::Cv, format!("{} {}", t.msg_cv_too_large, size_limit(*max_bytes, self.ctx.lang)))
                 }

@@ -142,7 +142,6 @@ pub struct Texts {
     pub msg_email_required: &'static str,
     pub msg_email_invalid: &'static str,
     pub msg_cv_required: &'static str,
-    pub msg_cv_empty: &'static str,
     /// Followed by the size limit.
     pub msg_cv_too_large: &'static str,
     pub msg_cv_format: &'static str,
@@ -215,7 +214,6 @@ pub static FR: Texts = Texts {
     msg_email_required: "Indiquez votre adresse e-mail.",
     msg_email_invalid: "Indiquez une adresse e-mail valide, par exemple nom@exemple.fr.",
     msg_cv_required: "Joignez votre CV.",
-    msg_cv_empty: "Le fichier du CV est vide.",
     msg_cv_too_large: "Votre CV est trop lourd. Taille maximale :",
     msg_cv_format: "Le CV doit être un fichier PDF ou DOCX.",
     msg_too_long: "Ce texte est trop long : 64 Ko au plus.",
@@ -287,7 +285,6 @@ pub static EN: Texts = Texts {
     msg_email_required: "Enter your email address.",
     msg_email_invalid: "Enter a valid email address, like name@example.com.",
     msg_cv_required: "Attach your CV.",
-    msg_cv_empty: "The CV file is empty.",
     msg_cv_too_large: "Your CV is too large. Maximum size:",
     msg_cv_format: "The CV must be a PDF or DOCX file.",
     msg_too_long: "This text is too long: 64 KB at most.",
