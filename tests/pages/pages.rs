@@ -172,3 +172,44 @@ async fn the_sitemap_and_the_feed_list_every_published_offer() {
     );
     assert!(!feed.contains(&closed.id.to_string()));
 }
+
+#[tokio::test]
+async fn the_logo_and_the_accent_colour_are_served_from_the_same_origin() {
+    let app = spawn(&[]).await;
+    let (company, offer) = acme(&app).await;
+    let png = b"\x89PNG\r\n\x1a\n\0\0\0\rIHDRfake".to_vec();
+    let changes = talqo_server::db::companies::PageSettingsChanges {
+        logo: Some(Some((png.as_slice(), "image/png"))),
+        ..Default::default()
+    };
+    talqo_server::db::companies::update_page_settings(&app.db, company.id, &changes).await.unwrap();
+    let html = client().get(app.url(&format!("/jobs/acme/{}", offer.id))).send().await.unwrap().text().await.unwrap();
+    let logo_src = html.split("<img src=\"").nth(1).and_then(|rest| rest.split('"').next()).expect("a logo");
+    assert!(logo_src.starts_with("/jobs/acme/logo?v="), "{logo_src}");
+    let logo = client().get(app.url(logo_src)).send().await.unwrap();
+    assert_eq!(header(&logo, "content-type"), "image/png");
+    assert!(header(&logo, "cache-control").contains("immutable"));
+    assert_eq!(logo.bytes().await.unwrap().as_ref(), png.as_slice());
+    assert!(html.contains("href=\"/jobs/_assets/accent/0f766e.css\""), "{html}");
+    let accent = client().get(app.url("/jobs/_assets/accent/0f766e.css")).send().await.unwrap();
+    assert!(header(&accent, "content-type").starts_with("text/css"));
+    assert!(accent.text().await.unwrap().contains("--accent:#0f766e"));
+    let stylesheet = html.split("<link rel=\"stylesheet\" href=\"").nth(1).and_then(|r| r.split('"').next()).unwrap();
+    let css = client().get(app.url(stylesheet)).send().await.unwrap();
+    assert_eq!(css.status(), 200);
+    assert!(css.text().await.unwrap().contains(".error-summary"));
+    // Nothing on the page is loaded from another origin: every element that loads something names a path.
+    for tag in
+        html.split('<').skip(1).filter(|t| t.starts_with("img ") || t.starts_with("link ") || t.starts_with("script "))
+    {
+        let tag = &tag[..tag.find('>').unwrap_or(tag.len())];
+        if tag.contains("rel=\"canonical\"") {
+            continue;
+        }
+        for attribute in ["src=\"", "href=\""] {
+            if let Some(value) = tag.split(attribute).nth(1) {
+                assert!(value.starts_with('/') && !value.starts_with("//"), "<{tag}");
+            }
+        }
+    }
+}
