@@ -5,10 +5,11 @@
 use std::ffi::OsString;
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::time::Duration;
 
 use anyhow::{Context, anyhow, bail};
 use chrono::{DateTime, Utc};
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, CommandFactory, FromArgMatches, Parser, Subcommand};
 use serde_json::json;
 use sqlx::PgPool;
 use uuid::Uuid;
@@ -27,7 +28,14 @@ use crate::service::{demo, offer_import};
 pub const EXTRACTION_CHILD_ARG: &str = "__extract-cv";
 
 #[derive(Parser)]
-#[command(name = "talqo-server", version, about = "A Talqo-compatible career-site API server")]
+#[command(
+    name = "talqo-server",
+    version,
+    about = "A Talqo-compatible career-site API server",
+    long_about = "A Talqo-compatible career-site API server. With no command it serves. Every command reads the \
+                  environment below (and ./.env), prints one JSON value on stdout, and on failure prints the reason \
+                  on stderr and exits non-zero."
+)]
 struct Cli {
     #[command(subcommand)]
     command: Option<Command>,
@@ -48,15 +56,35 @@ enum Command {
     /// Create, change and import job offers.
     #[command(subcommand)]
     Offer(OfferCommand),
+    /// Inspect the email outbox.
+    #[command(subcommand)]
+    Outbox(OutboxCommand),
     /// Print the text the server extracts from a CV file: {"format","chars","text"}.
-    CvText { path: PathBuf },
-    /// Seed a demo company, key and offers (once), print how to call the API, then serve.
+    CvText {
+        /// The PDF or DOCX file to read.
+        path: PathBuf,
+    },
+    /// Bind LISTEN_ADDR, seed a demo company, key and offers (once), print how to call the API, then serve.
     Demo,
+    /// Ask the server running on LISTEN_ADDR for /healthz; exit 0 when it answers 200 (for container health checks).
+    Healthcheck {
+        /// Ask /readyz instead: the server is up and its database answers.
+        #[arg(long)]
+        ready: bool,
+        /// The server's base URL (default: http://LISTEN_ADDR, asked on loopback when unspecified).
+        #[arg(long)]
+        url: Option<String>,
+        /// Give up after this many seconds.
+        #[arg(long, default_value_t = 3)]
+        timeout_seconds: u64,
+    },
 }
 
 #[derive(Subcommand)]
 enum CompanyCommand {
+    /// Create a company: {"id","name","slug","auto_reject_threshold","locale"}.
     Create {
+        /// The company's name, as candidates see it in emails.
         #[arg(long)]
         name: String,
         /// Defaults to the name, lowercased, with dashes.
@@ -65,20 +93,26 @@ enum CompanyCommand {
         /// Applications scored below this (0-100) are rejected automatically.
         #[arg(long, value_parser = clap::value_parser!(i16).range(0..=100))]
         auto_reject_threshold: Option<i16>,
+        /// The language of the emails to candidates.
         #[arg(long, default_value = "fr", value_parser = ["fr", "en"])]
         locale: String,
         #[command(flatten)]
         page: CompanyPageArgs,
     },
+    /// Change a company's name, locale or auto-reject threshold.
     Update {
         /// The company's id or slug.
         company: String,
+        /// Applications scored below this (0-100) are rejected automatically.
         #[arg(long, value_parser = clap::value_parser!(i16).range(0..=100), conflicts_with = "no_auto_reject")]
         auto_reject_threshold: Option<i16>,
+        /// Stop rejecting applications automatically.
         #[arg(long)]
         no_auto_reject: bool,
+        /// The language of the emails to candidates.
         #[arg(long, value_parser = ["fr", "en"])]
         locale: Option<String>,
+        /// The company's new name.
         #[arg(long)]
         name: Option<String>,
         #[command(flatten)]
@@ -121,52 +155,76 @@ impl CompanyPageArgs {
 enum ApiKeyCommand {
     /// Make a key; its secret is printed this once and never stored.
     Create {
+        /// The company's id or slug; the key acts for it.
         #[arg(long)]
         company: String,
+        /// A note for operators (where the key is used).
         #[arg(long, default_value = "")]
         label: String,
     },
+    /// List a company's keys, without their secrets.
     List {
+        /// The company's id or slug.
         #[arg(long)]
         company: String,
     },
     /// Revoke a key by its id; it stops working at once on every instance.
-    Revoke { key_id: Uuid },
+    Revoke {
+        /// The key's id, as `api-key create` or `api-key list` printed it.
+        key_id: Uuid,
+    },
 }
 
 #[derive(Subcommand)]
 enum OfferCommand {
+    /// Create a job offer (status open unless --status says otherwise); prints the JobOffer.
     Create {
+        /// The company's id or slug.
         #[arg(long)]
         company: String,
         #[command(flatten)]
         fields: OfferArgs,
     },
+    /// Change the given fields of a job offer; prints the JobOffer.
     Update {
+        /// The offer's id.
         offer_id: Uuid,
         #[command(flatten)]
         fields: OfferArgs,
     },
     /// Load offers from a JSON Lines file (one JobOffer-shaped object per line, `id` optional), in one transaction.
     Import {
+        /// The company's id or slug.
         #[arg(long)]
         company: String,
+        /// The JSON Lines file.
         #[arg(long)]
         file: PathBuf,
     },
 }
 
+#[derive(Subcommand)]
+enum OutboxCommand {
+    /// List the emails given up on after MAIL_MAX_ATTEMPTS failed tries: a JSON array of
+    /// {id, application_id, kind, recipient, attempts, last_error, failed_at}, most recent first.
+    Failed,
+}
+
 #[derive(Args)]
 struct OfferArgs {
+    /// The offer's title (required to create).
     #[arg(long)]
     title: Option<String>,
+    /// The description, in Markdown.
     #[arg(long, conflicts_with = "description_file")]
     description: Option<String>,
     /// Read the Markdown description from a file.
     #[arg(long)]
     description_file: Option<PathBuf>,
+    /// Where the job is, e.g. "Paris, France" or "Remote".
     #[arg(long)]
     location: Option<String>,
+    /// CDI, CDD, Freelance, Stage, …
     #[arg(long)]
     job_type: Option<String>,
     /// open, active, closed, draft, … (`offer create` defaults to open).
@@ -175,6 +233,159 @@ struct OfferArgs {
     /// RFC 3339; defaults to now when the offer is open or active.
     #[arg(long)]
     published_at: Option<DateTime<Utc>>,
+}
+
+/// One environment variable as `--help` lists it.
+struct EnvironmentVariable {
+    name: &'static str,
+    /// The value used when the variable is unset; in parentheses when it is a description, not a value.
+    default: &'static str,
+    what: &'static str,
+}
+
+/// Every variable the server and the commands read (`.env.example` explains each at length). A test checks
+/// that this list covers `.env.example` and that each literal default is the one the settings really use.
+const ENVIRONMENT: &[EnvironmentVariable] = &[
+    EnvironmentVariable {
+        name: "DATABASE_URL",
+        default: crate::config::DEFAULT_DATABASE_URL,
+        what: "PostgreSQL; the database is created if missing and migrated at start",
+    },
+    EnvironmentVariable { name: "DATABASE_MAX_CONNECTIONS", default: "20", what: "connection pool size" },
+    EnvironmentVariable {
+        name: "LISTEN_ADDR",
+        default: "127.0.0.1:8080",
+        what: "address and port to serve on (0.0.0.0:8080 to accept other machines)",
+    },
+    EnvironmentVariable {
+        name: "PUBLIC_BASE_URL",
+        default: "(http://<LISTEN_ADDR>)",
+        what: "base of every link printed or served (job pages, sitemap, feed); 0.0.0.0 is written localhost",
+    },
+    EnvironmentVariable {
+        name: "CAREER_API_RATE_LIMIT_PER_IP",
+        default: "100",
+        what: "requests per client IP per 60-second window on /api",
+    },
+    EnvironmentVariable {
+        name: "TRUSTED_PROXIES",
+        default: "(none)",
+        what: "comma-separated CIDRs of proxies whose X-Forwarded-For / X-Real-IP are believed",
+    },
+    EnvironmentVariable {
+        name: "REDIS_URL",
+        default: "(unset: counters in memory)",
+        what: "Redis shared by every instance for the rate-limit counters",
+    },
+    EnvironmentVariable { name: "REDIS_KEY_PREFIX", default: "talqo", what: "prefix of every Redis key" },
+    EnvironmentVariable { name: "MAX_CV_BYTES", default: "10485760", what: "largest CV accepted, in bytes" },
+    EnvironmentVariable {
+        name: "STORAGE_URL",
+        default: "file://./data",
+        what: "where CVs are stored: file://DIR or s3://BUCKET[/PREFIX] (with the AWS_* variables)",
+    },
+    EnvironmentVariable {
+        name: "SPOOL_DIR",
+        default: "(the system temp dir)",
+        what: "where uploads wait while their request is in flight",
+    },
+    EnvironmentVariable {
+        name: "EXTRACT_MEMORY_MB",
+        default: "768",
+        what: "address-space limit of the CV text extraction process",
+    },
+    EnvironmentVariable { name: "EXTRACT_CPU_SECONDS", default: "10", what: "CPU limit of one extraction" },
+    EnvironmentVariable { name: "EXTRACT_TIMEOUT", default: "15s", what: "wall-clock limit of one extraction" },
+    EnvironmentVariable {
+        name: "EXTRACTOR_EXE",
+        default: "(this executable)",
+        what: "the binary run for CV extraction",
+    },
+    EnvironmentVariable { name: "AI_SCORER", default: "builtin", what: "builtin (offline) or openai" },
+    EnvironmentVariable {
+        name: "OPENAI_API_KEY",
+        default: "(unset)",
+        what: "Bearer token for AI_SCORER=openai (optional for local servers)",
+    },
+    EnvironmentVariable {
+        name: "OPENAI_BASE_URL",
+        default: "https://api.openai.com/v1",
+        what: "any OpenAI-compatible chat completions API",
+    },
+    EnvironmentVariable { name: "OPENAI_MODEL", default: "gpt-4o-mini", what: "model asked to score" },
+    EnvironmentVariable { name: "OPENAI_TIMEOUT", default: "30s", what: "bound on one scoring request" },
+    EnvironmentVariable {
+        name: "MAIL_URL",
+        default: "file://./data/mail",
+        what: "file://DIR (one .eml per email), smtp://user:pass@host:port[?tls=required] or smtps://…",
+    },
+    EnvironmentVariable {
+        name: "MAIL_FROM",
+        default: "Talqo <no-reply@localhost>",
+        what: "sender of the emails to candidates",
+    },
+    EnvironmentVariable {
+        name: "REJECTION_EMAIL_DELAY",
+        default: "24h",
+        what: "how long after an automatic rejection its email is sent",
+    },
+    EnvironmentVariable {
+        name: "WORKER_INTERVAL",
+        default: "1s",
+        what: "how often the background worker looks for emails, re-scoring and deletions",
+    },
+    EnvironmentVariable {
+        name: "ORPHAN_SWEEP_INTERVAL",
+        default: "10m",
+        what: "how often files left by requests that died are swept (uploads never committed, spool files)",
+    },
+    EnvironmentVariable {
+        name: "API_LOG_RETENTION",
+        default: "90d",
+        what: "how long api_logs rows are kept (0 keeps them forever)",
+    },
+    EnvironmentVariable { name: "LOG_FORMAT", default: "text", what: "text or json; logs go to stderr" },
+    EnvironmentVariable {
+        name: "RUST_LOG",
+        default: "info,sqlx=warn,tower_http=info",
+        what: "log filter (tracing EnvFilter syntax)",
+    },
+    EnvironmentVariable {
+        name: "AWS_ACCESS_KEY_ID",
+        default: "(unset)",
+        what: "S3 credentials; without them, web-identity, container or instance credentials",
+    },
+    EnvironmentVariable { name: "AWS_SECRET_ACCESS_KEY", default: "(unset)", what: "S3 secret key" },
+    EnvironmentVariable { name: "AWS_SESSION_TOKEN", default: "(unset)", what: "S3 session token" },
+    EnvironmentVariable { name: "AWS_REGION", default: "(unset)", what: "the bucket's region" },
+    EnvironmentVariable { name: "AWS_DEFAULT_REGION", default: "(unset)", what: "read when AWS_REGION is unset" },
+    EnvironmentVariable {
+        name: "AWS_ENDPOINT_URL_S3",
+        default: "(unset)",
+        what: "S3-compatible endpoint (path-style); wins over AWS_ENDPOINT_URL and AWS_ENDPOINT",
+    },
+    EnvironmentVariable { name: "AWS_ENDPOINT_URL", default: "(unset)", what: "S3-compatible endpoint" },
+    EnvironmentVariable { name: "AWS_ENDPOINT", default: "(unset)", what: "S3-compatible endpoint" },
+    EnvironmentVariable {
+        name: "AWS_VIRTUAL_HOSTED_STYLE_REQUEST",
+        default: "(unset)",
+        what: "any other AWS_* setting object_store reads is passed on too",
+    },
+];
+
+/// The `Environment:` section at the end of `--help`.
+fn environment_help() -> String {
+    let width = ENVIRONMENT.iter().map(|v| v.name.len()).max().unwrap_or(0);
+    let mut help = String::from("Environment (also read from ./.env; durations as 30s, 15m, 24h, 2d):\n");
+    for variable in ENVIRONMENT {
+        let default = if variable.default.starts_with('(') {
+            variable.default.to_owned()
+        } else {
+            format!("[default: {}]", variable.default)
+        };
+        help.push_str(&format!("  {:width$}  {} {default}\n", variable.name, variable.what));
+    }
+    help
 }
 
 impl OfferArgs {
@@ -203,7 +414,12 @@ pub fn main() -> ExitCode {
     if args.get(1).is_some_and(|a| a == EXTRACTION_CHILD_ARG) {
         return crate::cv::run_extraction_child(&args[2..]);
     }
-    let cli = Cli::parse();
+    let help = environment_help();
+    let matches = Cli::command().after_help(help.clone()).after_long_help(help).get_matches();
+    let cli = match Cli::from_arg_matches(&matches) {
+        Ok(cli) => cli,
+        Err(error) => error.exit(),
+    };
     // A missing .env is normal; a malformed one is worth knowing about.
     if let Err(error) = dotenvy::dotenv()
         && !error.not_found()
@@ -258,34 +474,25 @@ async fn run(command: Command, settings: Settings) -> anyhow::Result<Option<serd
             return Ok(None);
         }
         Command::CvText { path } => return cv_text(&settings, &path).await.map(Some),
+        Command::Demo => {
+            demo(settings).await?;
+            return Ok(None);
+        }
+        Command::Healthcheck { ready, url, timeout_seconds } => {
+            return healthcheck(&settings, ready, url, Duration::from_secs(timeout_seconds)).await.map(Some);
+        }
         _ => {}
     }
     let db = db::connect_and_migrate(&settings.database_url, 4).await?;
     let output = match command {
-        Command::Serve | Command::CvText { .. } => unreachable!("handled above"),
+        Command::Serve | Command::CvText { .. } | Command::Demo | Command::Healthcheck { .. } => {
+            unreachable!("handled above")
+        }
         Command::Migrate => json!({"migrated": true}),
         Command::Company(command) => company(&db, command, &settings.public_base_url).await?,
         Command::ApiKey(command) => api_key(&db, command).await?,
         Command::Offer(command) => offer(&db, command, &settings.public_base_url).await?,
-        Command::Demo => {
-            let seeded = demo::seed(&db).await?;
-            let sample_cv = std::env::current_dir()?.join("data").join("demo-cv.pdf");
-            std::fs::create_dir_all(sample_cv.parent().unwrap_or(std::path::Path::new(".")))?;
-            std::fs::write(&sample_cv, demo::sample_cv_pdf())
-                .with_context(|| format!("cannot write the sample CV {}", sample_cv.display()))?;
-            let output = json!({
-                "company": company_json(&seeded.company, &settings.public_base_url),
-                "api_key": seeded.api_key,
-                "job_offer_id": seeded.offer_id,
-                "sample_cv": sample_cv,
-            });
-            println!("{output}");
-            eprintln!("{}", demo::instructions(&seeded.api_key, settings.listen_addr, seeded.offer_id, &sample_cv));
-            eprintln!("{}", demo::pages_instructions(&settings.public_base_url, &seeded.company, seeded.offer_id));
-            db.close().await;
-            serve(settings).await?;
-            return Ok(None);
-        }
+        Command::Outbox(OutboxCommand::Failed) => serde_json::to_value(db::outbox::list_failed(&db).await?)?,
     };
     db.close().await;
     Ok(Some(output))
@@ -293,10 +500,73 @@ async fn run(command: Command, settings: Settings) -> anyhow::Result<Option<serd
 
 async fn serve(settings: Settings) -> anyhow::Result<()> {
     let shutdown = crate::server::shutdown_signal()?;
-    let listener = tokio::net::TcpListener::bind(settings.listen_addr)
-        .await
-        .with_context(|| format!("cannot listen on {} (LISTEN_ADDR)", settings.listen_addr))?;
+    let listener = listen(&settings).await?;
     crate::server::run(settings, listener, shutdown).await
+}
+
+async fn listen(settings: &Settings) -> anyhow::Result<tokio::net::TcpListener> {
+    tokio::net::TcpListener::bind(settings.listen_addr)
+        .await
+        .with_context(|| format!("cannot listen on {} (LISTEN_ADDR)", settings.listen_addr))
+}
+
+/// The port is bound before anything else: when it is busy, the demo fails before it seeds, makes a key or
+/// prints instructions that would not work.
+async fn demo(settings: Settings) -> anyhow::Result<()> {
+    let shutdown = crate::server::shutdown_signal()?;
+    let listener = listen(&settings).await?;
+    let address = listener.local_addr().context("reading the listening address")?;
+    let db = db::connect_and_migrate(&settings.database_url, 4).await?;
+    let data_dir = std::env::current_dir()?.join("data");
+    std::fs::create_dir_all(&data_dir).with_context(|| format!("cannot create {}", data_dir.display()))?;
+    let seeded = demo::seed(&db, &data_dir.join(demo::KEY_FILE)).await?;
+    db.close().await;
+    let sample_cv = data_dir.join("demo-cv.pdf");
+    std::fs::write(&sample_cv, demo::sample_cv_pdf())
+        .with_context(|| format!("cannot write the sample CV {}", sample_cv.display()))?;
+    let output = json!({
+        "company": company_json(&seeded.company, &settings.public_base_url),
+        "api_key": seeded.api_key,
+        "api_key_reused": seeded.key_reused,
+        "job_offer_id": seeded.offer_id,
+        "sample_cv": sample_cv,
+        "listen_addr": address,
+    });
+    println!("{output}");
+    eprintln!("{}", demo::instructions(&seeded.api_key, address, seeded.offer_id, &sample_cv));
+    // CONTRACT §13: the job pages, at the port actually bound when LISTEN_ADDR asked for any.
+    let pages_base =
+        if settings.listen_addr.port() == 0 { format!("http://{address}") } else { settings.public_base_url.clone() };
+    eprintln!("{}", demo::pages_instructions(&pages_base, &seeded.company, seeded.offer_id));
+    crate::server::run(settings, listener, shutdown).await
+}
+
+/// For container health checks: the image may have no curl.
+async fn healthcheck(
+    settings: &Settings,
+    ready: bool,
+    url: Option<String>,
+    timeout: Duration,
+) -> anyhow::Result<serde_json::Value> {
+    let base = url.unwrap_or_else(|| {
+        let mut address = settings.listen_addr;
+        if address.ip().is_unspecified() {
+            address.set_ip(if address.is_ipv4() {
+                std::net::Ipv4Addr::LOCALHOST.into()
+            } else {
+                std::net::Ipv6Addr::LOCALHOST.into()
+            });
+        }
+        format!("http://{address}")
+    });
+    let url = format!("{}/{}", base.trim_end_matches('/'), if ready { "readyz" } else { "healthz" });
+    let client = reqwest::Client::builder().timeout(timeout).build()?;
+    let response = client.get(&url).send().await.with_context(|| format!("{url} did not answer"))?;
+    let status = response.status();
+    if status != reqwest::StatusCode::OK {
+        bail!("{url} answered {status}");
+    }
+    Ok(json!({"healthy": true, "url": url, "status": status.as_u16()}))
 }
 
 /// The same detection and extraction as the server's, child process and limits included.
@@ -472,7 +742,22 @@ fn slugify(name: &str) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::slugify;
+    use super::{ENVIRONMENT, slugify};
+    use crate::config::Settings;
+
+    #[test]
+    fn the_defaults_help_shows_are_the_ones_the_settings_use() {
+        let defaults = format!("{:?}", Settings::from_lookup(|_| None).unwrap());
+        for variable in ENVIRONMENT.iter().filter(|v| !v.default.starts_with('(')) {
+            let set = Settings::from_lookup(|name| (name == variable.name).then(|| variable.default.to_owned()))
+                .unwrap_or_else(|e| panic!("{}: {e:#}", variable.name));
+            assert_eq!(format!("{set:?}"), defaults, "{} is not {:?} by default", variable.name, variable.default);
+        }
+        // The comparison sees a wrong default.
+        let other =
+            Settings::from_lookup(|name| (name == "DATABASE_MAX_CONNECTIONS").then(|| "21".to_owned())).unwrap();
+        assert_ne!(format!("{other:?}"), defaults);
+    }
 
     #[test]
     fn slugs_are_ascii_lowercase_with_dashes() {

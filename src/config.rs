@@ -13,6 +13,7 @@ use anyhow::{Context, bail};
 use ipnet::IpNet;
 
 use crate::cv::ExtractionLimits;
+use crate::mail::DeliveryPolicy;
 
 #[derive(Clone)]
 pub struct Settings {
@@ -34,6 +35,10 @@ pub struct Settings {
     pub mail_url: String,
     pub mail_from: String,
     pub rejection_email_delay: Duration,
+    /// CONTRACT §11 "Email": bound on connecting to the SMTP server and on each of its replies.
+    pub mail_smtp_timeout: Duration,
+    /// How the outbox is leased and retried (`MAIL_LEASE`, `MAIL_RETRY_DELAY`, `MAIL_MAX_ATTEMPTS`).
+    pub mail_delivery: DeliveryPolicy,
     pub scorer: ScorerKind,
     pub openai_base_url: String,
     pub openai_api_key: Option<String>,
@@ -49,6 +54,8 @@ pub struct Settings {
     /// CONTRACT §11 "Crashes": how often files left by dead requests are swept, and how long an upload may
     /// stay uncommitted before it counts as one.
     pub orphan_sweep_interval: Duration,
+    /// How long `api_logs` rows are kept; zero keeps them forever.
+    pub api_log_retention: Duration,
     pub log_format: LogFormat,
 }
 
@@ -115,6 +122,18 @@ impl Settings {
         if max_cv_bytes == 0 {
             bail!("MAX_CV_BYTES must be at least 1");
         }
+        let mail_max_attempts = parsed("MAIL_MAX_ATTEMPTS", "10")?;
+        if mail_max_attempts == 0 {
+            bail!("MAIL_MAX_ATTEMPTS must be at least 1");
+        }
+        let mail_delivery = DeliveryPolicy::new(
+            duration("MAIL_LEASE", "35m")?,
+            duration("MAIL_RETRY_DELAY", "10s")?,
+            i32::try_from(mail_max_attempts).context("MAIL_MAX_ATTEMPTS is too large")?,
+        );
+        if mail_delivery.lease.is_zero() {
+            bail!("MAIL_LEASE must be longer than zero");
+        }
         let defaults = ExtractionLimits::default();
         let extraction = ExtractionLimits {
             memory_bytes: parsed("EXTRACT_MEMORY_MB", &(defaults.memory_bytes >> 20).to_string())? << 20,
@@ -149,6 +168,8 @@ impl Settings {
             mail_url: or("MAIL_URL", "file://./data/mail"),
             mail_from: or("MAIL_FROM", "Talqo <no-reply@localhost>"),
             rejection_email_delay: duration("REJECTION_EMAIL_DELAY", "24h")?,
+            mail_smtp_timeout: duration("MAIL_SMTP_TIMEOUT", "10m")?,
+            mail_delivery,
             scorer,
             openai_base_url: or("OPENAI_BASE_URL", "https://api.openai.com/v1"),
             openai_api_key,
@@ -159,6 +180,7 @@ impl Settings {
             spool_dir: var("SPOOL_DIR").map(PathBuf::from).unwrap_or_else(std::env::temp_dir),
             worker_interval: duration("WORKER_INTERVAL", "1s")?,
             orphan_sweep_interval: duration("ORPHAN_SWEEP_INTERVAL", "10m")?,
+            api_log_retention: duration("API_LOG_RETENTION", "90d")?,
             log_format,
         })
     }
@@ -180,6 +202,8 @@ impl fmt::Debug for Settings {
             .field("mail_url", &redact_url(&self.mail_url))
             .field("mail_from", &self.mail_from)
             .field("rejection_email_delay", &self.rejection_email_delay)
+            .field("mail_smtp_timeout", &self.mail_smtp_timeout)
+            .field("mail_delivery", &self.mail_delivery)
             .field("scorer", &self.scorer)
             .field("openai_base_url", &self.openai_base_url)
             .field("openai_api_key", &self.openai_api_key.as_ref().map(|_| "[redacted]"))
@@ -190,6 +214,7 @@ impl fmt::Debug for Settings {
             .field("spool_dir", &self.spool_dir)
             .field("worker_interval", &self.worker_interval)
             .field("orphan_sweep_interval", &self.orphan_sweep_interval)
+            .field("api_log_retention", &self.api_log_retention)
             .field("log_format", &self.log_format)
             .finish()
     }
@@ -296,6 +321,9 @@ mod tests {
         assert_eq!(settings.mail_url, "file://./data/mail");
         assert_eq!(settings.scorer, ScorerKind::Builtin);
         assert_eq!(settings.rejection_email_delay, Duration::from_secs(86_400));
+        assert_eq!(settings.api_log_retention, Duration::from_secs(90 * 86_400));
+        assert_eq!(settings.mail_delivery, DeliveryPolicy::default());
+        assert_eq!(settings.mail_smtp_timeout, crate::mail::DEFAULT_SMTP_TIMEOUT);
     }
 
     #[test]

@@ -17,6 +17,7 @@ pub mod db;
 pub mod domain;
 pub mod http;
 pub mod mail;
+pub mod observability;
 pub mod scoring;
 pub mod server;
 pub mod service;

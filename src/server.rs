@@ -16,12 +16,14 @@ use crate::cv_storage::{CvStorage, storage_from_url};
 use crate::db;
 use crate::http::rate_limit::RateLimiter;
 use crate::http::{self, AppState};
-use crate::mail::{Mailer, mailer_from_url};
+use crate::mail::{Mailer, mailer_with_smtp_timeout};
+use crate::observability;
 use crate::scoring::{BuiltinScorer, OpenAiScorer, OpenAiSettings, Scorer};
-use crate::service::api_log;
+
 use crate::service::intake::background::IntakeBackground;
 use crate::service::intake::{Intake, IntakeSettings};
 use crate::service::worker::Worker;
+use crate::service::{api_log, api_log_retention};
 
 /// Serves on `listener` until `shutdown` resolves. The database is created and migrated first.
 pub async fn run(
@@ -39,6 +41,8 @@ pub async fn run_with_pool(
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
+    // Installed before any request, so nothing recorded before the first scrape is lost.
+    observability::prometheus();
     let rate_limiter = match &settings.redis_url {
         Some(url) => RateLimiter::redis(settings.rate_limit_per_ip, url, &settings.redis_key_prefix).await?,
         None => RateLimiter::in_memory(settings.rate_limit_per_ip),
@@ -81,6 +85,7 @@ pub async fn run_with_pool(
         Worker {
             db: db.clone(),
             mailer: parts.mailer,
+            mail_delivery: settings.mail_delivery,
             scorer: parts.scorer,
             storage: parts.storage,
             rejection_email_delay: settings.rejection_email_delay,
@@ -88,6 +93,10 @@ pub async fn run_with_pool(
         }
         .run(worker_shutdown.clone()),
     );
+    let housekeeping = [
+        tokio::spawn(api_log_retention::run(db.clone(), settings.api_log_retention, worker_shutdown.clone())),
+        tokio::spawn(observability::refresh_gauges(db.clone(), worker_shutdown.clone())),
+    ];
     let address = listener.local_addr().context("reading the listening address")?;
     tracing::info!(%address, "serving");
 
@@ -100,6 +109,9 @@ pub async fn run_with_pool(
     intake_background.await.context("the intake's background loop failed")?;
     api_log_writer.await.context("the API log writer failed")?;
     worker.await.context("the background worker failed")?;
+    for task in housekeeping {
+        task.await.context("a housekeeping task failed")?;
+    }
     db.close().await;
     tracing::info!("stopped");
     Ok(())
@@ -135,7 +147,8 @@ impl Pipeline {
             ),
         };
         let storage = storage_from_url(&settings.storage_url).context("STORAGE_URL")?;
-        let mailer = mailer_from_url(&settings.mail_url, &settings.mail_from).context("MAIL_URL / MAIL_FROM")?;
+        let mailer = mailer_with_smtp_timeout(&settings.mail_url, &settings.mail_from, settings.mail_smtp_timeout)
+            .context("MAIL_URL / MAIL_FROM")?;
         tracing::info!(
             scorer = scorer.name(),
             storage = %storage.describe(),

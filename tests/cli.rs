@@ -290,3 +290,294 @@ fn company_page_settings_are_checked_and_links_use_public_base_url() {
     let company: Value = serde_json::from_slice(&output.stdout).unwrap();
     assert_eq!(company["jobs_url"], "https://jobs.acme.test/jobs/acme");
 }
+
+/// The names of the variables an operator may set: every `NAME=` line of `.env.example` (commented or not)
+/// and every name the settings read in `src/config.rs`.
+fn documented_and_read_variables() -> Vec<String> {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut names = Vec::new();
+    let example = std::fs::read_to_string(root.join(".env.example")).unwrap();
+    for line in example.lines() {
+        let line = line.trim_start_matches('#').trim();
+        if let Some((name, _)) = line.split_once('=')
+            && !name.is_empty()
+            && name.chars().all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_')
+        {
+            names.push(name.to_owned());
+        }
+    }
+    let config = std::fs::read_to_string(root.join("src/config.rs")).unwrap();
+    let config = config.split("#[cfg(test)]").next().unwrap();
+    for piece in config.split("(\"").skip(1) {
+        let name = piece.split('"').next().unwrap();
+        if name.len() > 2 && name.chars().all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_') {
+            names.push(name.to_owned());
+        }
+    }
+    names.sort();
+    names.dedup();
+    names
+}
+
+#[test]
+fn help_lists_every_environment_variable_with_its_default() {
+    let cli = Cli::new();
+    let output = cli.run(&["--help"]);
+    assert!(output.status.success());
+    let help = String::from_utf8(output.stdout).unwrap();
+    let environment = help.split("Environment").nth(1).unwrap_or_else(|| panic!("no Environment section: {help}"));
+    let variables = documented_and_read_variables();
+    assert!(variables.len() >= 25, "{variables:?}");
+    for name in &variables {
+        let line = environment
+            .lines()
+            .find(|line| line.split_whitespace().next() == Some(name.as_str()))
+            .unwrap_or_else(|| panic!("--help does not list {name}:\n{help}"));
+        assert!(line.contains("[default: ") || line.contains('('), "{name} has no default: {line}");
+        assert!(line.split_whitespace().count() >= 3, "{name} has no description: {line}");
+    }
+    for (name, default) in [("API_LOG_RETENTION", "90d"), ("LISTEN_ADDR", "127.0.0.1:8080"), ("AI_SCORER", "builtin")] {
+        let line = environment.lines().find(|l| l.trim_start().starts_with(&format!("{name} "))).unwrap();
+        assert!(line.contains(&format!("[default: {default}]")), "{line}");
+    }
+    let short = String::from_utf8(cli.run(&["-h"]).stdout).unwrap();
+    assert!(short.contains("API_LOG_RETENTION"), "-h lists them too");
+}
+
+/// The entries of one `-h` page under `Commands:`, `Arguments:` and `Options:`: (section, name, description).
+/// Clap writes `  --name <NAME>  What it is`, or, when one line would be too long, the description indented
+/// on the next line.
+fn help_entries(help: &str) -> Vec<(String, String, String)> {
+    let mut section = None;
+    let mut entries: Vec<(String, String, String)> = Vec::new();
+    let mut entry_indent = 0;
+    for line in help.lines() {
+        if !line.starts_with(' ') {
+            section = ["Commands:", "Arguments:", "Options:"].contains(&line.trim()).then(|| line.trim().to_owned());
+            continue;
+        }
+        let Some(section) = &section else { continue };
+        let indent = line.len() - line.trim_start().len();
+        match entries.last_mut() {
+            Some(last) if indent > entry_indent && last.2.is_empty() => last.2 = line.trim().to_owned(),
+            _ => {
+                entry_indent = indent;
+                let mut parts = line.trim().splitn(2, "  ");
+                let name = parts.next().unwrap_or_default().to_owned();
+                let description = parts.next().unwrap_or_default().trim().to_owned();
+                entries.push((section.clone(), name, description));
+            }
+        }
+    }
+    entries
+}
+
+#[test]
+fn every_command_and_flag_has_a_line_of_help() {
+    let cli = Cli::new();
+    let mut pending = vec![Vec::<String>::new()];
+    let mut seen = 0;
+    while let Some(path) = pending.pop() {
+        let mut args: Vec<&str> = path.iter().map(String::as_str).collect();
+        args.push("-h");
+        let output = cli.run(&args);
+        assert!(output.status.success(), "{args:?}");
+        let help = String::from_utf8(output.stdout).unwrap();
+        assert!(!help.starts_with("Usage:"), "{path:?} has no description:\n{help}");
+        for (section, name, description) in help_entries(&help) {
+            assert!(!description.is_empty(), "{path:?}: `{name}` has no description:\n{help}");
+            if section == "Commands:" && name != "help" {
+                let mut sub = path.clone();
+                sub.push(name);
+                pending.push(sub);
+            }
+        }
+        seen += 1;
+    }
+    assert!(seen >= 17, "only {seen} help pages");
+}
+
+/// A running `demo`: its JSON line, read as soon as it is printed.
+struct Demo {
+    child: std::process::Child,
+    output: Value,
+}
+
+impl Demo {
+    fn start(cli: &Cli, dir: &std::path::Path) -> Demo {
+        use std::io::BufRead;
+        let mut child = cli
+            .command(&["demo"])
+            .env("LISTEN_ADDR", "127.0.0.1:0")
+            .env("STORAGE_URL", format!("file://{}", dir.join("storage").display()))
+            .env("MAIL_URL", format!("file://{}", dir.join("mail").display()))
+            .current_dir(dir)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let mut line = String::new();
+        std::io::BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+        let output = serde_json::from_str(&line).unwrap_or_else(|e| panic!("demo printed {line:?}: {e}"));
+        Demo { child, output }
+    }
+
+    fn stop(mut self) {
+        Command::new("kill").args(["-TERM", &self.child.id().to_string()]).status().unwrap();
+        assert_eq!(self.child.wait().unwrap().code(), Some(0));
+    }
+}
+
+/// One HTTP/1.1 GET over a plain socket; the status code and the whole answer.
+fn http_get(address: &str, path: &str, headers: &[(&str, &str)]) -> (u16, String) {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(address).expect("the server accepts connections");
+    stream.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let mut request = format!("GET {path} HTTP/1.1\r\nHost: {address}\r\nConnection: close\r\n");
+    for (name, value) in headers {
+        request.push_str(&format!("{name}: {value}\r\n"));
+    }
+    request.push_str("\r\n");
+    stream.write_all(request.as_bytes()).unwrap();
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).unwrap();
+    let status = answer.split_whitespace().nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
+    (status, answer)
+}
+
+#[test]
+fn demo_serves_as_soon_as_it_prints_and_keeps_one_active_key() {
+    let cli = Cli::new();
+    let dir = tempfile::tempdir().unwrap();
+
+    let first = Demo::start(&cli, dir.path());
+    let address = first.output["listen_addr"].as_str().unwrap().to_owned();
+    let key = first.output["api_key"].as_str().unwrap().to_owned();
+    assert_eq!(first.output["api_key_reused"], false);
+    // Printed after binding: the port answers at once, and the printed key works.
+    let (status, _) = http_get(&address, "/api/job_offers", &[("X-API-Key", &key)]);
+    assert_eq!(status, 200);
+    first.stop();
+
+    let second = Demo::start(&cli, dir.path());
+    assert_eq!(second.output["api_key"], key.as_str(), "the demo reuses its key");
+    assert_eq!(second.output["api_key_reused"], true);
+    second.stop();
+    let keys = cli.json(&["api-key", "list", "--company", "demo"]);
+    assert_eq!(keys.as_array().unwrap().len(), 1, "{keys}");
+
+    // Without the saved secret, a new key replaces the old one.
+    std::fs::remove_file(dir.path().join("data/demo-api-key")).unwrap();
+    let third = Demo::start(&cli, dir.path());
+    assert_ne!(third.output["api_key"], key.as_str());
+    third.stop();
+    let keys = cli.json(&["api-key", "list", "--company", "demo"]);
+    let active: Vec<&Value> = keys.as_array().unwrap().iter().filter(|k| k["revoked_at"].is_null()).collect();
+    assert_eq!((keys.as_array().unwrap().len(), active.len()), (2, 1), "{keys}");
+}
+
+#[test]
+fn demo_on_a_busy_port_fails_before_printing_or_seeding_anything() {
+    let cli = Cli::new();
+    let dir = tempfile::tempdir().unwrap();
+    let busy = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let address = busy.local_addr().unwrap().to_string();
+    let output = cli.command(&["demo"]).env("LISTEN_ADDR", &address).current_dir(dir.path()).output().unwrap();
+    assert!(!output.status.success());
+    assert!(output.stdout.is_empty(), "nothing printed: {}", String::from_utf8_lossy(&output.stdout));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains(&address) && stderr.contains("LISTEN_ADDR"), "{stderr}");
+    assert!(!stderr.contains("curl"), "no instructions: {stderr}");
+    assert!(!dir.path().join("data/demo-api-key").exists(), "no key made");
+    assert!(cli.failure(&["api-key", "list", "--company", "demo"]).contains("no company"), "nothing seeded");
+}
+
+/// Starts `serve` on a free port with the given variables set and unset; stderr is piped.
+fn spawn_server(cli: &Cli, vars: &[(&str, &str)], unset: &[&str]) -> (std::process::Child, String) {
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let address = format!("127.0.0.1:{port}");
+    let mut command = cli.command(&["serve"]);
+    command.env("LISTEN_ADDR", &address).stdout(Stdio::null()).stderr(Stdio::piped());
+    for (name, value) in vars {
+        command.env(name, value);
+    }
+    for name in unset {
+        command.env_remove(name);
+    }
+    let server = command.spawn().unwrap();
+    let started = Instant::now();
+    while std::net::TcpStream::connect(&address).is_err() {
+        assert!(started.elapsed() < Duration::from_secs(30), "the server did not start");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    (server, address)
+}
+
+fn stop_and_read_stderr(mut server: std::process::Child) -> String {
+    use std::io::Read;
+    Command::new("kill").args(["-TERM", &server.id().to_string()]).status().unwrap();
+    let mut stderr = String::new();
+    server.stderr.take().unwrap().read_to_string(&mut stderr).unwrap();
+    assert_eq!(server.wait().unwrap().code(), Some(0));
+    stderr
+}
+
+#[test]
+fn each_request_writes_one_access_log_line_without_key_or_query() {
+    let cli = Cli::new();
+    // RUST_LOG unset, as an operator leaves it: the default level.
+    let (server, address) = spawn_server(&cli, &[("LOG_FORMAT", "json")], &["RUST_LOG"]);
+    let secret = "tlq_0123456789abcdefghijklmnopqrstuvwxyzABCD";
+    let (status, answer) = http_get(&address, "/api/job_offers?location=lyon", &[("X-API-Key", secret)]);
+    assert_eq!(status, 401);
+    let request_id = answer
+        .lines()
+        .find_map(|l| l.strip_prefix("x-request-id: "))
+        .map(|v| v.trim().to_owned())
+        .expect("a request id header");
+    assert_eq!(http_get(&address, "/healthz", &[]).0, 200);
+    assert_eq!(http_get(&address, "/no/such/path", &[]).0, 404);
+    let stderr = stop_and_read_stderr(server);
+
+    let access: Vec<Value> = stderr
+        .lines()
+        .filter_map(|line| serde_json::from_str::<Value>(line).ok())
+        .filter(|line| line["target"] == "talqo_server::access")
+        .collect();
+    assert_eq!(access.len(), 3, "one line per request:\n{stderr}");
+    let fields = &access[0]["fields"];
+    assert_eq!(access[0]["level"], "INFO");
+    assert_eq!(fields["method"], "GET");
+    assert_eq!(fields["route"], "/api/job_offers");
+    assert_eq!(fields["path"], "/api/job_offers");
+    assert_eq!(fields["status"], 401);
+    assert_eq!(fields["request_id"], request_id.as_str());
+    assert_eq!(fields["client_ip"], "127.0.0.1");
+    assert!(fields["latency_ms"].as_f64().is_some_and(|ms| ms >= 0.0), "{fields}");
+    assert_eq!(access[1]["fields"]["route"], "/healthz");
+    assert_eq!(
+        (access[2]["fields"]["route"].as_str(), access[2]["fields"]["status"].as_u64()),
+        (Some("unmatched"), Some(404))
+    );
+    assert!(!stderr.contains(secret) && !stderr.contains("tlq_0123"), "no key in the logs");
+    assert!(!stderr.contains("lyon"), "no query string in the logs");
+}
+
+#[test]
+fn healthcheck_asks_the_running_server() {
+    let cli = Cli::new();
+    let (server, address) = spawn_server(&cli, &[], &[]);
+    let ok = cli.command(&["healthcheck"]).env("LISTEN_ADDR", &address).output().unwrap();
+    assert!(ok.status.success(), "{}", String::from_utf8_lossy(&ok.stderr));
+    let answer: Value = serde_json::from_slice(&ok.stdout).unwrap();
+    assert_eq!(answer["healthy"], true);
+    assert_eq!(answer["url"], format!("http://{address}/healthz"));
+    let ready = cli.command(&["healthcheck", "--ready"]).env("LISTEN_ADDR", &address).output().unwrap();
+    assert!(ready.status.success());
+    stop_and_read_stderr(server);
+
+    let down = cli.command(&["healthcheck", "--url", &format!("http://{address}")]).output().unwrap();
+    assert!(!down.status.success(), "nothing listens any more");
+    assert!(down.stdout.is_empty());
+    assert!(String::from_utf8_lossy(&down.stderr).contains("did not answer"));
+}

@@ -550,3 +550,81 @@ async fn the_delivery_loop_sends_queued_email_and_stops_when_told() -> TestResul
     assert_eq!(eml_files(mail_directory.path())?.len(), 1);
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_eml_file_appears_only_once_its_email_is_recorded_sent() -> TestResult {
+    let database = TestDatabase::create().await?;
+    let pool = &database.pool;
+    let mail_directory = tempfile::tempdir()?;
+    let mailer = file_mailer(mail_directory.path())?;
+    // Recording an email sent takes 3 s here, as under a loaded or briefly unreachable database.
+    sqlx::raw_sql(
+        "CREATE FUNCTION slow_sent_mark() RETURNS trigger LANGUAGE plpgsql AS \
+             $$ BEGIN PERFORM pg_sleep(3); RETURN NEW; END $$; \
+         CREATE TRIGGER slow_sent_mark BEFORE UPDATE OF sent_at ON email_outbox FOR EACH ROW \
+             WHEN (OLD.sent_at IS NULL AND NEW.sent_at IS NOT NULL) EXECUTE FUNCTION slow_sent_mark();",
+    )
+    .execute(pool)
+    .await?;
+    let application =
+        insert_application(pool, Locale::En, context("John", "Engineer", "Globex"), "john@example.org").await?;
+    enqueue(pool, &application, EmailKind::Confirmation, Utc::now()).await?;
+
+    let delivery = {
+        let (pool, mailer) = (pool.clone(), mailer.clone());
+        tokio::spawn(async move { deliver_due(&pool, &mailer, 10).await })
+    };
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    // Written, not yet recorded: a reader of the folder must not see it yet (it would read an email the
+    // outbox does not know it sent, or half of one).
+    assert!(outbox_row(pool, application.id).await?.sent_at.is_none());
+    assert!(eml_files(mail_directory.path())?.is_empty(), "{:?}", eml_files(mail_directory.path()));
+
+    assert_eq!(tokio::time::timeout(Duration::from_secs(30), delivery).await???, 1);
+    let row = outbox_row(pool, application.id).await?;
+    assert!(row.sent_at.is_some(), "{row:?}");
+    let files = eml_files(mail_directory.path())?;
+    assert_eq!(files.len(), 1);
+    assert!(files[0].ends_with(format!("{}.eml", row.id)), "{files:?}");
+    let emails = read_emails(mail_directory.path()).await?;
+    assert_eq!(emails[0].message_id, format!("<{}@talqo.localhost>", row.id));
+    Ok(())
+}
+
+#[tokio::test]
+async fn an_email_recorded_sent_but_left_staged_by_a_stopped_process_is_published_at_the_next_start() -> TestResult {
+    let database = TestDatabase::create().await?;
+    let pool = &database.pool;
+    let mail_directory = tempfile::tempdir()?;
+    let mailer = file_mailer(mail_directory.path())?;
+    let sent = insert_application(pool, Locale::En, context("John", "Engineer", "Globex"), "john@example.org").await?;
+    let unsent =
+        insert_application(pool, Locale::Fr, context("Zoé", "Développeuse", "Acme"), "zoe@example.com").await?;
+    enqueue(pool, &sent, EmailKind::Confirmation, Utc::now()).await?;
+    // Not due for a day: the loop below must not send it, only leave its stale staged copy alone.
+    enqueue(pool, &unsent, EmailKind::Confirmation, Utc::now() + chrono::Duration::hours(24)).await?;
+    let sent_row = outbox_row(pool, sent.id).await?;
+    let unsent_row = outbox_row(pool, unsent.id).await?;
+    // A process wrote both, recorded only the first, and stopped before naming it.
+    sqlx::query("UPDATE email_outbox SET sent_at = now() WHERE id = $1").bind(sent_row.id).execute(pool).await?;
+    for id in [sent_row.id, unsent_row.id] {
+        std::fs::write(mail_directory.path().join(format!(".{id}.eml.part")), b"Subject: staged\r\n\r\nstaged\r\n")?;
+    }
+    assert!(eml_files(mail_directory.path())?.is_empty());
+
+    let shutdown = tokio_util::sync::CancellationToken::new();
+    let delivery = tokio::spawn(run_delivery_loop(pool.clone(), mailer, Duration::from_millis(50), shutdown.clone()));
+    tokio::time::timeout(Duration::from_secs(30), async {
+        while eml_files(mail_directory.path()).is_ok_and(|files| files.is_empty()) {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await?;
+    shutdown.cancel();
+    tokio::time::timeout(Duration::from_secs(30), delivery).await??;
+    let files = eml_files(mail_directory.path())?;
+    assert_eq!(files.len(), 1, "{files:?}");
+    assert!(files[0].ends_with(format!("{}.eml", sent_row.id)), "{files:?}");
+    assert!(mail_directory.path().join(format!(".{}.eml.part", unsent_row.id)).exists());
+    Ok(())
+}

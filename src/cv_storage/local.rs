@@ -51,6 +51,16 @@ impl CvStorage for LocalDirStorage {
         })
     }
 
+    async fn download_to(&self, key: &str, dest: &mut tokio::fs::File) -> Result<(), StorageError> {
+        let target = self.object_path(key)?;
+        let mut source = tokio::fs::File::open(&target).await.map_err(|error| match error.kind() {
+            io::ErrorKind::NotFound => StorageError::NotFound,
+            _ => StorageError::Local(error),
+        })?;
+        tokio::io::copy(&mut source, dest).await.map_err(StorageError::Local)?;
+        Ok(())
+    }
+
     async fn delete(&self, key: &str) -> Result<(), StorageError> {
         let target = self.object_path(key)?;
         if let Err(error) = tokio::fs::remove_file(staging_path(&target)?).await

@@ -21,6 +21,9 @@ pub trait CvStorage: Send + Sync + 'static {
     async fn put_file(&self, key: &str, path: &Path, content_type: &str) -> Result<(), StorageError>;
     /// Reads a whole object; for operators and tests.
     async fn get(&self, key: &str) -> Result<Vec<u8>, StorageError>;
+    /// Copies an object into the file `dest` (created or truncated), streaming, so memory stays bounded
+    /// whatever the object's size.
+    async fn download_to(&self, key: &str, dest: &mut tokio::fs::File) -> Result<(), StorageError>;
     /// Deletes an object; deleting a missing key is `Ok`.
     async fn delete(&self, key: &str) -> Result<(), StorageError>;
     /// Where the objects go, e.g. `file:///abs/data` or `s3://bucket/prefix`; never holds a secret.

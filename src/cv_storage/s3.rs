@@ -267,6 +267,18 @@ impl CvStorage for S3Storage {
         Ok(bytes.to_vec())
     }
 
+    async fn download_to(&self, key: &str, dest: &mut tokio::fs::File) -> Result<(), StorageError> {
+        use futures_util::StreamExt;
+        use tokio::io::AsyncWriteExt;
+        let object_path = self.object_path(key)?;
+        let mut chunks = self.store.get(&object_path).await.map_err(classify)?.into_stream();
+        while let Some(chunk) = chunks.next().await {
+            dest.write_all(&chunk.map_err(classify)?).await.map_err(StorageError::Local)?;
+        }
+        dest.flush().await.map_err(StorageError::Local)?;
+        Ok(())
+    }
+
     async fn delete(&self, key: &str) -> Result<(), StorageError> {
         let object_path = self.object_path(key)?;
         match self.store.delete(&object_path).await {

@@ -83,3 +83,18 @@ pub async fn touch_last_used(db: &PgPool, ids: &[Uuid], used_at: &[DateTime<Utc>
     .await?;
     Ok(())
 }
+
+/// Revokes a company's active keys with this label, but `keep`: how `demo` replaces its own key instead of
+/// leaving one more active key per run.
+pub async fn revoke_labelled(db: &PgPool, company_id: Uuid, label: &str, keep: Uuid) -> sqlx::Result<u64> {
+    let revoked = sqlx::query(
+        "UPDATE api_keys SET revoked_at = now()
+         WHERE company_id = $1 AND label = $2 AND id <> $3 AND revoked_at IS NULL",
+    )
+    .bind(company_id)
+    .bind(label)
+    .bind(keep)
+    .execute(db)
+    .await?;
+    Ok(revoked.rows_affected())
+}

@@ -52,3 +52,19 @@ pub async fn insert_batch(db: &PgPool, entries: &[ApiLogEntry]) -> sqlx::Result<
     .await?;
     Ok(())
 }
+
+/// Deletes up to `batch` rows older than `before`, oldest first, and says how many went. Rows another
+/// instance is deleting at the same moment are skipped, not waited for. Served by `api_logs_created_at_idx`.
+pub async fn delete_older_than(db: &PgPool, before: DateTime<Utc>, batch: i64) -> sqlx::Result<u64> {
+    let deleted = sqlx::query(
+        "WITH expired AS (
+             SELECT id FROM api_logs WHERE created_at < $1 ORDER BY created_at LIMIT $2 FOR UPDATE SKIP LOCKED
+         )
+         DELETE FROM api_logs USING expired WHERE api_logs.id = expired.id",
+    )
+    .bind(before)
+    .bind(batch)
+    .execute(db)
+    .await?;
+    Ok(deleted.rows_affected())
+}

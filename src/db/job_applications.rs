@@ -4,6 +4,7 @@ use chrono::{DateTime, Utc};
 use sqlx::{PgConnection, PgExecutor};
 use uuid::Uuid;
 
+use crate::db::job_queue::{self, JobQueue, Lease, QueueColumns};
 use crate::domain::candidate::CandidateIdentity;
 
 /// An application's identity and status, as the intake's outcome names it.
@@ -145,95 +146,78 @@ pub async fn insert_step(conn: &mut PgConnection, application_id: Uuid, status: 
     Ok(())
 }
 
-/// An application waiting to be scored again, leased to one worker.
+/// Re-scoring of applications created unscored (CONTRACT §6 "Scoring"), a queue on the application row
+/// itself. Its columns predate the convention of [`crate::db::job_queue`] and carry a `scoring` prefix.
+pub const RESCORING_QUEUE: JobQueue = JobQueue::new("job_applications", "id", "scoring_status = 'pending'")
+    .with_columns(QueueColumns {
+        run_after: "next_scoring_at",
+        locked_until: "scoring_locked_until",
+        lease_token: "scoring_lease_token",
+        attempts: "scoring_attempts",
+        last_error: "last_scoring_error",
+        failed_at: "scoring_failed_at",
+    });
+
+/// What scoring an application again needs.
 #[derive(Debug, sqlx::FromRow)]
 pub struct PendingScoring {
     pub id: Uuid,
     pub company_id: Uuid,
-    pub status: String,
-    pub scoring_attempts: i32,
     pub cv_text: String,
     pub offer_title: String,
     pub offer_description: String,
 }
 
-/// Takes up to `limit` due applications, moving their next attempt `lease_seconds` ahead so no other worker
-/// takes them meanwhile.
-pub async fn lease_pending_scoring(
-    db: impl PgExecutor<'_>,
-    limit: i64,
-    lease_seconds: f64,
-) -> sqlx::Result<Vec<PendingScoring>> {
+/// The application and offer texts of a leased re-scoring; `None` when it is no longer pending.
+pub async fn find_pending_scoring(db: impl PgExecutor<'_>, id: Uuid) -> sqlx::Result<Option<PendingScoring>> {
     sqlx::query_as(
-        "WITH due AS (
-             SELECT id FROM job_applications
-             WHERE scoring_status = 'pending' AND next_scoring_at <= now()
-             ORDER BY next_scoring_at LIMIT $1 FOR UPDATE SKIP LOCKED)
-         UPDATE job_applications a SET next_scoring_at = now() + make_interval(secs => $2)
-         FROM due, job_offers o
-         WHERE a.id = due.id AND o.id = a.job_offer_id
-         RETURNING a.id, a.company_id, a.status, a.scoring_attempts, COALESCE(a.cv_text, '') AS cv_text,
-                   o.title AS offer_title, o.description AS offer_description",
+        "SELECT a.id, a.company_id, COALESCE(a.cv_text, '') AS cv_text,
+                o.title AS offer_title, o.description AS offer_description
+         FROM job_applications a JOIN job_offers o ON o.id = a.job_offer_id
+         WHERE a.id = $1 AND a.scoring_status = 'pending'",
     )
-    .bind(limit)
-    .bind(lease_seconds)
-    .fetch_all(db)
+    .bind(id)
+    .fetch_optional(db)
     .await
 }
 
-/// Records a successful late scoring. With `reject`, an application still `new` moves to `rejected`
-/// (one a recruiter already moved on keeps its status). Returns whether it was rejected now.
+/// What [`record_late_score`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LateScore {
+    /// Scored; `rejected` when auto-reject moved the application to `rejected` now.
+    Recorded { rejected: bool },
+    /// Another worker took the re-scoring over: nothing was written.
+    LeaseLost,
+}
+
+/// Records a successful late scoring under the lease `held`, in the caller's transaction. With `reject`,
+/// an application still `new` moves to `rejected` (one a recruiter already moved on keeps its status).
 pub async fn record_late_score(
     conn: &mut PgConnection,
-    id: Uuid,
+    held: &Lease<Uuid>,
     rating: i16,
     ai_resume_summary: &str,
     first_impression_text: &str,
     reject: bool,
-) -> sqlx::Result<bool> {
-    let current: Option<String> = sqlx::query_scalar(
-        "SELECT status FROM job_applications WHERE id = $1 AND scoring_status = 'pending' FOR UPDATE",
-    )
-    .bind(id)
-    .fetch_optional(&mut *conn)
-    .await?;
-    let Some(current) = current else {
-        // Scored meanwhile by another worker.
-        return Ok(false);
-    };
-    let rejecting = reject && current == "new";
-    sqlx::query(
-        "UPDATE job_applications SET scoring_status = 'scored', rating = $2, ai_resume_summary = $3,
+) -> sqlx::Result<LateScore> {
+    if !job_queue::finish(&mut *conn, &RESCORING_QUEUE, held).await? {
+        return Ok(LateScore::LeaseLost);
+    }
+    let rejected: bool = sqlx::query_scalar(
+        "WITH before AS (SELECT id, status FROM job_applications WHERE id = $1)
+         UPDATE job_applications a SET scoring_status = 'scored', rating = $2, ai_resume_summary = $3,
              first_impression_text = $4, next_scoring_at = NULL, last_scoring_error = NULL,
-             scoring_attempts = scoring_attempts + 1,
-             status = CASE WHEN $5 THEN 'rejected' ELSE status END
-         WHERE id = $1",
+             scoring_attempts = a.scoring_attempts + 1,
+             status = CASE WHEN $5 AND before.status = 'new' THEN 'rejected' ELSE a.status END
+         FROM before WHERE a.id = before.id
+         RETURNING $5 AND before.status = 'new'",
     )
-    .bind(id)
+    .bind(held.key)
     .bind(rating)
     .bind(ai_resume_summary)
     .bind(first_impression_text)
-    .bind(rejecting)
-    .execute(&mut *conn)
+    .bind(reject)
+    .fetch_one(&mut *conn)
     .await?;
-    Ok(rejecting)
-}
-
-pub async fn record_scoring_failure(
-    db: impl PgExecutor<'_>,
-    id: Uuid,
-    error: &str,
-    retry_at: DateTime<Utc>,
-) -> sqlx::Result<()> {
-    sqlx::query(
-        "UPDATE job_applications SET scoring_attempts = scoring_attempts + 1, last_scoring_error = $2,
-             next_scoring_at = $3
-         WHERE id = $1 AND scoring_status = 'pending'",
-    )
-    .bind(id)
-    .bind(error)
-    .bind(retry_at)
-    .execute(db)
-    .await?;
-    Ok(())
+    Ok(LateScore::Recorded { rejected })
 }

@@ -1,7 +1,15 @@
 //! The `storage_deletions` table: CV objects to delete from storage, kept until the deletion succeeded.
+//! A queue of the leased-job convention ([`crate::db::job_queue`]); a done deletion removes its row.
 
-use chrono::{DateTime, Utc};
-use sqlx::PgExecutor;
+use sqlx::{PgConnection, PgExecutor, PgPool};
+
+use crate::db::job_queue::{self, JobQueue, Lease};
+
+/// Every row is to do until it is deleted.
+pub const QUEUE: JobQueue = JobQueue::new("storage_deletions", "object_key", "TRUE");
+
+/// A deletion taken by a worker: the object key is the lease's key.
+pub type LeasedDeletion = Lease<String>;
 
 pub async fn schedule(db: impl PgExecutor<'_>, object_key: &str) -> sqlx::Result<()> {
     sqlx::query("INSERT INTO storage_deletions (object_key) VALUES ($1) ON CONFLICT (object_key) DO NOTHING")
@@ -11,40 +19,25 @@ pub async fn schedule(db: impl PgExecutor<'_>, object_key: &str) -> sqlx::Result
     Ok(())
 }
 
+/// Forgets a deletion done right away by whoever scheduled it (not leased).
 pub async fn done(db: impl PgExecutor<'_>, object_key: &str) -> sqlx::Result<()> {
     sqlx::query("DELETE FROM storage_deletions WHERE object_key = $1").bind(object_key).execute(db).await?;
     Ok(())
 }
 
-/// Takes up to `limit` due deletions, pushing each one's next attempt ahead while this worker tries it.
-pub async fn lease_due(db: impl PgExecutor<'_>, limit: i64, lease_seconds: f64) -> sqlx::Result<Vec<(String, i32)>> {
-    sqlx::query_as(
-        "WITH due AS (
-             SELECT object_key FROM storage_deletions WHERE not_before <= now()
-             ORDER BY not_before LIMIT $1 FOR UPDATE SKIP LOCKED)
-         UPDATE storage_deletions d SET not_before = now() + make_interval(secs => $2)
-         FROM due WHERE d.object_key = due.object_key
-         RETURNING d.object_key, d.attempts",
-    )
-    .bind(limit)
-    .bind(lease_seconds)
-    .fetch_all(db)
-    .await
+/// Removes a leased deletion that succeeded, unless its lease was taken over meanwhile (then the new
+/// holder records the outcome). True when it was removed.
+pub async fn finish_leased(pool: &PgPool, held: &LeasedDeletion) -> sqlx::Result<bool> {
+    let mut tx = pool.begin().await?;
+    if !job_queue::finish(&mut tx, &QUEUE, held).await? {
+        return Ok(false);
+    }
+    delete_held(&mut tx, &held.key).await?;
+    tx.commit().await?;
+    Ok(true)
 }
 
-pub async fn failed(
-    db: impl PgExecutor<'_>,
-    object_key: &str,
-    error: &str,
-    retry_at: DateTime<Utc>,
-) -> sqlx::Result<()> {
-    sqlx::query(
-        "UPDATE storage_deletions SET attempts = attempts + 1, last_error = $2, not_before = $3 WHERE object_key = $1",
-    )
-    .bind(object_key)
-    .bind(error)
-    .bind(retry_at)
-    .execute(db)
-    .await?;
+async fn delete_held(conn: &mut PgConnection, object_key: &str) -> sqlx::Result<()> {
+    sqlx::query("DELETE FROM storage_deletions WHERE object_key = $1").bind(object_key).execute(conn).await?;
     Ok(())
 }

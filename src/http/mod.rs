@@ -13,6 +13,7 @@ pub mod error;
 pub mod health;
 pub mod job_applications;
 pub mod job_offers;
+pub mod metrics;
 pub mod openapi;
 pub mod pages;
 pub mod rate_limit;
@@ -70,6 +71,7 @@ pub fn router(state: AppState) -> Router {
         .nest("/jobs", pages::router(state.clone()))
         .merge(health::router())
         .merge(openapi::router())
+        .merge(metrics::router())
         .fallback(unknown_route)
         .layer(CatchPanicLayer::custom(panic_response))
         .layer(middleware::from_fn(json_errors))
@@ -78,6 +80,7 @@ pub fn router(state: AppState) -> Router {
             let request_id = request.headers().get(&REQUEST_ID).and_then(|v| v.to_str().ok()).unwrap_or("");
             tracing::info_span!("request", method = %request.method(), route, request_id)
         }))
+        .layer(middleware::from_fn_with_state(state.clone(), metrics::observe_request))
         .layer(PropagateRequestIdLayer::new(REQUEST_ID.clone()))
         .layer(SetRequestIdLayer::new(REQUEST_ID.clone(), MakeRequestUuid))
         .with_state(state)

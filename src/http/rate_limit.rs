@@ -153,6 +153,7 @@ pub async fn limit_by_client_ip(
     let window = state.rate_limiter.check(ip).await;
     let mut response = match window.retry_after {
         Some(retry_after) => {
+            crate::observability::rate_limit_refused(crate::observability::RateLimit::PerIp);
             let mut refused =
                 ApiError::new(StatusCode::TOO_MANY_REQUESTS, "Too many requests. Please retry later.").into_response();
             refused.headers_mut().insert(axum::http::header::RETRY_AFTER, HeaderValue::from(retry_after));

@@ -1,44 +1,24 @@
-//! Emails to candidates: what they say, how they leave (file or SMTP), and the outbox pass that sends them.
+//! Emails to candidates: what they say, how they leave (file or SMTP), how they are scheduled for an
+//! application, and the outbox pass that sends them.
 //!
 //! CONTRACT §6 "Email": confirmation and rejection emails are outbox rows written in the application's
-//! transaction ([`crate::db::outbox::enqueue`]) and delivered by the background worker
-//! ([`deliver_due`], [`run_delivery_loop`]) with retries and backoff, each sent once.
+//! transaction ([`schedule_email`], [`schedule_rejection_email`]) and delivered by the background worker
+//! ([`deliver_due`], [`run_delivery_loop`]) with retries and backoff, each sent once (§11 "Email").
+//! Layering: `mail` uses `db` (the outbox table); `db` knows only the email types of [`crate::domain::email`].
 
 mod delivery;
 mod render;
+mod schedule;
 mod transport;
 
-pub use delivery::{DELIVERY_LEASE, deliver_due, retry_delay, run_delivery_loop};
-pub use render::{EmailContext, RenderedEmail, render_email};
-pub use transport::{DEFAULT_MAIL_URL, Mailer, mailer_from_url};
-
-/// The emails the server sends; stored in `email_outbox.kind`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum EmailKind {
-    /// The application was received (CONTRACT §6 "Creation").
-    Confirmation,
-    /// The application was turned down (CONTRACT §6 "Auto-reject").
-    Rejection,
-}
-
-impl EmailKind {
-    /// The value of `email_outbox.kind` (its CHECK constraint lists the same two).
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Confirmation => "confirmation",
-            Self::Rejection => "rejection",
-        }
-    }
-
-    /// The kind stored as `value`, if it is one.
-    pub fn parse(value: &str) -> Option<Self> {
-        match value {
-            "confirmation" => Some(Self::Confirmation),
-            "rejection" => Some(Self::Rejection),
-            _ => None,
-        }
-    }
-}
+pub use crate::domain::email::{EmailKind, RenderedEmail};
+pub use delivery::{
+    DEFAULT_DELIVERY_LEASE, DEFAULT_FIRST_RETRY_DELAY, DEFAULT_MAX_ATTEMPTS, DeliveryPolicy, deliver_due,
+    deliver_due_with, retry_delay, run_delivery_loop, run_delivery_loop_with,
+};
+pub use render::{EmailContext, render_email};
+pub use schedule::{schedule_email, schedule_rejection_email};
+pub use transport::{DEFAULT_MAIL_URL, DEFAULT_SMTP_TIMEOUT, Mailer, Sent, mailer_from_url, mailer_with_smtp_timeout};
 
 /// The language of the emails, per company (`companies.locale`); French unless told otherwise.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]

@@ -1,6 +1,6 @@
 //! The wording of the emails to candidates, in French and English, as plain text and HTML.
 
-use super::{EmailKind, Locale};
+use super::{EmailKind, Locale, RenderedEmail};
 
 /// What an email says about the application. Values are as the candidate and the company wrote them.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -9,14 +9,6 @@ pub struct EmailContext {
     pub candidate_last_name: String,
     pub offer_title: String,
     pub company_name: String,
-}
-
-/// An email ready for the outbox: one subject line and two bodies saying the same thing.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RenderedEmail {
-    pub subject: String,
-    pub text_body: String,
-    pub html_body: String,
 }
 
 /// The words of one email, before they are laid out as text or HTML.

@@ -4,7 +4,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use lettre::message::{Mailbox, MultiPart};
-use lettre::{Address, AsyncFileTransport, AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
+use lettre::{Address, AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 use uuid::Uuid;
 
 use super::{MailError, RenderedEmail};
@@ -12,12 +12,13 @@ use super::{MailError, RenderedEmail};
 /// CONTRACT §6: where emails go when `MAIL_URL` is unset.
 pub const DEFAULT_MAIL_URL: &str = "file://./data/mail";
 
-/// Bound on connecting to the SMTP server and on each of its replies, so an unresponsive server
-/// delays one pass by seconds, not minutes (lettre's default is 60 s per command).
-const SMTP_TIMEOUT: Duration = Duration::from_secs(5);
+/// Bound on connecting to the SMTP server and on each of its replies when `MAIL_SMTP_TIMEOUT` is not set:
+/// RFC 5321 §4.5.3.2 lets a server take up to 10 minutes to answer the end of DATA. Giving up sooner on a
+/// slow server that then accepts the message would send it twice (CONTRACT §11 "Email").
+pub const DEFAULT_SMTP_TIMEOUT: Duration = Duration::from_secs(600);
 
-/// Bound on one whole send, whatever the transport; well inside the delivery lease.
-pub(crate) const SEND_TIMEOUT: Duration = Duration::from_secs(30);
+/// One whole send is bounded by this many SMTP timeouts: a handful of commands, each within its own bound.
+const SMTP_TIMEOUTS_PER_SEND: u32 = 3;
 
 /// Sends emails from `MAIL_FROM` through the transport `MAIL_URL` names. Cheap to clone: SMTP
 /// connections are pooled and shared by the clones.
@@ -26,12 +27,34 @@ pub struct Mailer {
     transport: MailTransport,
     from: Mailbox,
     description: String,
+    /// Bound on one whole send, whatever the transport.
+    send_timeout: Duration,
 }
 
 #[derive(Clone)]
 enum MailTransport {
-    File { directory: PathBuf, transport: AsyncFileTransport<Tokio1Executor> },
+    File { directory: PathBuf },
     Smtp(AsyncSmtpTransport<Tokio1Executor>),
+}
+
+/// What a successful [`Mailer::send`] did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Sent {
+    /// The SMTP server accepted the email.
+    Delivered,
+    /// The file transport wrote the email, complete, under a hidden name; [`Mailer::publish`] gives it its
+    /// `.eml` name once the outbox recorded it sent. So a `.eml` file in the mail directory is always whole,
+    /// and always an email the outbox knows it sent (a reader never sees one ahead of the database).
+    Staged { outbox_id: Uuid },
+}
+
+/// The hidden name of a staged email, and its published name.
+fn staged_name(outbox_id: Uuid) -> String {
+    format!(".{outbox_id}.eml.part")
+}
+
+fn published_name(outbox_id: Uuid) -> String {
+    format!("{outbox_id}.eml")
 }
 
 impl std::fmt::Debug for Mailer {
@@ -48,6 +71,11 @@ impl std::fmt::Debug for Mailer {
 /// (plain, or `?tls=required` / `?tls=opportunistic` for STARTTLS) or `smtps://…` (TLS from the start).
 /// Connects to nothing yet: an SMTP server that is down delays mail, it does not stop the server.
 pub fn mailer_from_url(mail_url: &str, from: &str) -> Result<Mailer, MailError> {
+    mailer_with_smtp_timeout(mail_url, from, DEFAULT_SMTP_TIMEOUT)
+}
+
+/// [`mailer_from_url`] with `smtp_timeout` (`MAIL_SMTP_TIMEOUT`) bounding the connection and each SMTP reply.
+pub fn mailer_with_smtp_timeout(mail_url: &str, from: &str, smtp_timeout: Duration) -> Result<Mailer, MailError> {
     let from: Mailbox = from
         .trim()
         .parse()
@@ -58,18 +86,18 @@ pub fn mailer_from_url(mail_url: &str, from: &str) -> Result<Mailer, MailError> 
         }
         let directory = PathBuf::from(directory);
         let description = format!("file://{}", directory.display());
-        let transport = AsyncFileTransport::<Tokio1Executor>::new(&directory);
-        (MailTransport::File { directory, transport }, description)
+        (MailTransport::File { directory }, description)
     } else {
         let description = describe_smtp_url(mail_url)?;
         // lettre's own URL reading covers credentials (percent-decoded), ports and `?tls=`.
         let transport = AsyncSmtpTransport::<Tokio1Executor>::from_url(mail_url)
             .map_err(|error| MailError::InvalidUrl(error.to_string()))?
-            .timeout(Some(SMTP_TIMEOUT))
+            .timeout(Some(smtp_timeout))
             .build();
         (MailTransport::Smtp(transport), description)
     };
-    Ok(Mailer { transport, from, description })
+    let send_timeout = smtp_timeout.saturating_mul(SMTP_TIMEOUTS_PER_SEND);
+    Ok(Mailer { transport, from, description, send_timeout })
 }
 
 /// The SMTP URL without its credentials, after checking it is one.
@@ -98,30 +126,73 @@ impl Mailer {
         &self.description
     }
 
+    /// The longest one [`Mailer::send`] may take; a delivery lease is kept at least this long.
+    pub fn send_timeout(&self) -> Duration {
+        self.send_timeout
+    }
+
     /// Sends `email` to `recipient` as a text + HTML message whose `Message-ID` is made from
     /// `outbox_id`, so a copy sent again after a lost acknowledgement is recognisable as the same email.
-    pub async fn send(&self, outbox_id: Uuid, recipient: &str, email: &RenderedEmail) -> Result<(), MailError> {
+    pub async fn send(&self, outbox_id: Uuid, recipient: &str, email: &RenderedEmail) -> Result<Sent, MailError> {
         let message = self.build_message(outbox_id, recipient, email)?;
-        match tokio::time::timeout(SEND_TIMEOUT, self.send_message(message)).await {
+        match tokio::time::timeout(self.send_timeout, self.send_message(outbox_id, message)).await {
             Ok(result) => result,
-            Err(_elapsed) => Err(MailError::SendTimeout(SEND_TIMEOUT)),
+            Err(_elapsed) => Err(MailError::SendTimeout(self.send_timeout)),
         }
     }
 
-    async fn send_message(&self, message: Message) -> Result<(), MailError> {
+    async fn send_message(&self, outbox_id: Uuid, message: Message) -> Result<Sent, MailError> {
         match &self.transport {
-            MailTransport::File { directory, transport } => {
+            MailTransport::File { directory } => {
+                let file_error = |error: std::io::Error| MailError::Send(format!("{}: {error}", directory.display()));
                 // The directory may not exist yet on a fresh install (the default is relative).
-                tokio::fs::create_dir_all(directory)
+                tokio::fs::create_dir_all(directory).await.map_err(file_error)?;
+                tokio::fs::write(directory.join(staged_name(outbox_id)), message.formatted())
                     .await
-                    .map_err(|error| MailError::Send(format!("{}: {error}", directory.display())))?;
-                transport.send(message).await.map_err(|error| MailError::Send(error_chain(&error)))?;
+                    .map_err(file_error)?;
+                Ok(Sent::Staged { outbox_id })
             }
             MailTransport::Smtp(transport) => {
                 transport.send(message).await.map_err(|error| MailError::Send(error_chain(&error)))?;
+                Ok(Sent::Delivered)
             }
         }
-        Ok(())
+    }
+
+    /// Makes a sent email visible where its transport leaves it, once the outbox recorded it sent: renames a
+    /// staged file to `<outbox id>.eml` (nothing to do for SMTP). Done already (by another instance that
+    /// found it staged) counts as done.
+    pub async fn publish(&self, sent: &Sent) -> Result<(), MailError> {
+        let (MailTransport::File { directory }, Sent::Staged { outbox_id }) = (&self.transport, sent) else {
+            return Ok(());
+        };
+        let published = directory.join(published_name(*outbox_id));
+        match tokio::fs::rename(directory.join(staged_name(*outbox_id)), &published).await {
+            Ok(()) => Ok(()),
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound && published.exists() => Ok(()),
+            Err(error) => Err(MailError::Send(format!("{}: {error}", published.display()))),
+        }
+    }
+
+    /// The emails the file transport staged and did not publish (a process that stopped between the two):
+    /// their outbox ids. Those the outbox recorded sent are to be published; the others are sent again
+    /// later, which stages them anew under the same name.
+    pub async fn staged(&self) -> Vec<Uuid> {
+        let MailTransport::File { directory } = &self.transport else {
+            return Vec::new();
+        };
+        let Ok(mut entries) = tokio::fs::read_dir(directory).await else {
+            return Vec::new();
+        };
+        let mut staged = Vec::new();
+        while let Ok(Some(entry)) = entries.next_entry().await {
+            let name = entry.file_name();
+            let id = name.to_str().and_then(|name| name.strip_prefix('.')?.strip_suffix(".eml.part"));
+            if let Some(id) = id.and_then(|id| id.parse().ok()) {
+                staged.push(id);
+            }
+        }
+        staged
     }
 
     fn build_message(&self, outbox_id: Uuid, recipient: &str, email: &RenderedEmail) -> Result<Message, MailError> {

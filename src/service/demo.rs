@@ -1,10 +1,13 @@
 //! `talqo-server demo`: a company, a key and a few realistic offers, so a new operator can call the API
-//! within a minute. Offers are seeded once; each run makes a fresh key (keys are stored only as hashes, so an
-//! old one cannot be shown again). A sample CV is written beside the data, so the apply command works as pasted.
+//! within a minute. Offers are seeded once. Keys are stored only as hashes, so the demo keeps its key's
+//! secret in a file beside its data (`data/demo-api-key`) and shows the same key on every run while that key
+//! is active; otherwise it makes a new one and revokes the demo's earlier ones: one active demo key at most.
+//! A sample CV is written beside the data, so the apply command works as pasted.
 
 use std::net::SocketAddr;
 use std::path::Path;
 
+use anyhow::Context;
 use sqlx::PgPool;
 use uuid::Uuid;
 
@@ -16,6 +19,8 @@ use crate::domain::api_key::NewApiKey;
 pub struct SeededDemo {
     pub company: Company,
     pub api_key: String,
+    /// Whether `api_key` is the one saved by an earlier run (false: a new key, the earlier ones revoked).
+    pub key_reused: bool,
     /// An open offer to apply to.
     pub offer_id: Uuid,
 }
@@ -50,7 +55,14 @@ const OFFERS: &[(&str, &str, &str, &str)] = &[
     ),
 ];
 
-pub async fn seed(db: &PgPool) -> anyhow::Result<SeededDemo> {
+/// The label of the demo's key; `demo` revokes the company's other keys with this label.
+pub const KEY_LABEL: &str = "demo";
+/// Where, in the demo's data folder, the demo key's secret is kept between runs.
+pub const KEY_FILE: &str = "demo-api-key";
+
+/// Seeds the demo company and offers (once) and returns the demo's key, reusing the one saved in `key_file`
+/// when it is still an active key of the demo company.
+pub async fn seed(db: &PgPool, key_file: &Path) -> anyhow::Result<SeededDemo> {
     let company = match db::companies::find_by_id_or_slug(db, "demo").await? {
         Some(company) => company,
         None => {
@@ -81,8 +93,7 @@ pub async fn seed(db: &PgPool) -> anyhow::Result<SeededDemo> {
             company
         }
     };
-    let key = NewApiKey::generate()?;
-    db::api_keys::insert(db, company.id, &key, "demo").await?;
+    let (api_key, key_reused) = demo_key(db, &company, key_file).await?;
     let offer_id: Uuid = sqlx::query_scalar(
         "SELECT id FROM job_offers WHERE company_id = $1 AND status = 'open'
          ORDER BY title = 'Full Stack Developer' DESC, published_at DESC NULLS LAST, id LIMIT 1",
@@ -90,7 +101,32 @@ pub async fn seed(db: &PgPool) -> anyhow::Result<SeededDemo> {
     .bind(company.id)
     .fetch_one(db)
     .await?;
-    Ok(SeededDemo { company, api_key: key.secret, offer_id })
+    Ok(SeededDemo { company, api_key, key_reused, offer_id })
+}
+
+async fn demo_key(db: &PgPool, company: &Company, key_file: &Path) -> anyhow::Result<(String, bool)> {
+    if let Ok(saved) = std::fs::read_to_string(key_file) {
+        let saved = saved.trim();
+        let caller = crate::service::auth::authenticate(db, saved).await?;
+        if caller.is_some_and(|caller| caller.company_id == company.id) {
+            return Ok((saved.to_owned(), true));
+        }
+    }
+    let key = NewApiKey::generate()?;
+    let record = db::api_keys::insert(db, company.id, &key, KEY_LABEL).await?;
+    db::api_keys::revoke_labelled(db, company.id, KEY_LABEL, record.id).await?;
+    save_secret(key_file, &key.secret)
+        .with_context(|| format!("cannot save the demo key to {}", key_file.display()))?;
+    Ok((key.secret, false))
+}
+
+/// Written readable by its owner only: it is a working API key.
+fn save_secret(path: &Path, secret: &str) -> std::io::Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut file = std::fs::OpenOptions::new().write(true).create(true).truncate(true).mode(0o600).open(path)?;
+    file.write_all(secret.as_bytes())?;
+    file.write_all(b"\n")
 }
 
 /// What to paste next: an offer to apply to, and a CV file to apply with.
@@ -98,7 +134,7 @@ pub fn instructions(api_key: &str, listen_addr: SocketAddr, offer_id: Uuid, samp
     let base = format!("http://{listen_addr}");
     let cv = sample_cv.display();
     format!(
-        "\nDemo company ready. Your API key (shown once): {api_key}\n\n\
+        "\nDemo company ready. Your API key (kept in data/demo-api-key for the next runs): {api_key}\n\n\
          List the open offers:\n  curl \"{base}/api/job_offers?status=open&per_page=20\" -H \"X-API-Key: {api_key}\"\n\n\
          Search by location:\n  curl \"{base}/api/job_offers?location=paris\" -H \"X-API-Key: {api_key}\"\n\n\
          Apply with the sample CV:\n  curl -X POST \"{base}/api/job_applications\" -H \"X-API-Key: {api_key}\" \\\n    \

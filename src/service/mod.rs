@@ -2,6 +2,7 @@
 //! the CLI and the background worker.
 
 pub mod api_log;
+pub mod api_log_retention;
 pub mod auth;
 pub mod demo;
 pub mod intake;

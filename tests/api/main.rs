@@ -2,10 +2,13 @@
 
 #[path = "../common/mod.rs"]
 mod common;
+#[path = "../support/prometheus.rs"]
+mod prometheus;
 
 mod api_logs;
 mod auth;
 mod envelope;
 mod job_offers;
+mod observability;
 mod rate_limit;
 mod serving;

@@ -6,6 +6,8 @@
 mod common;
 #[path = "../support/moto.rs"]
 mod moto;
+#[path = "../support/prometheus.rs"]
+mod prometheus;
 
 mod fixtures;
 
@@ -17,6 +19,7 @@ mod get;
 mod happy_path;
 mod hostile_files;
 mod limits;
+mod metrics;
 mod source;
 mod storage;
 mod unreadable;

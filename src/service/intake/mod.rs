@@ -39,6 +39,7 @@ use crate::db;
 use crate::db::job_applications::ApplicationReceipt;
 use crate::db::job_queue::{JobQueue, Lease, LeaseKeeper, RetryPolicy};
 use crate::db::submissions::{SubmissionFile, SubmissionWrite};
+use crate::observability::{PipelineStage as Stage, time_stage};
 use crate::scoring::{OfferForScoring, Scorer};
 use crate::spool::SpoolFile;
 pub use checks::{ApplicationFields, CheckResult, CheckedApplication, Field, ReceivedFile, Refusal, TextValue};
@@ -240,11 +241,9 @@ impl Intake {
         for key in &keys {
             db::storage_uploads::begin(&self.db, key).await?;
         }
-        let uploads = submission
-            .files
-            .iter()
-            .zip(&keys)
-            .map(|(file, key)| self.storage.put_file(key, file.spooled.path(), &file.detected_content_type));
+        let uploads = submission.files.iter().zip(&keys).map(|(file, key)| {
+            time_stage(Stage::Upload, self.storage.put_file(key, file.spooled.path(), &file.detected_content_type))
+        });
         // A failed upload leaves its announced keys to the orphan sweep: nothing is created.
         for uploaded in futures_util::future::join_all(uploads).await {
             uploaded.map_err(IntakeError::Upload)?;
@@ -383,11 +382,39 @@ pub async fn detect_content_type(file: &SpoolFile) -> anyhow::Result<String> {
             Err(CvRejection::Io(error)) => return Err(anyhow::Error::new(error).context("reading a spooled file")),
             Err(_) => {}
         }
-        let bytes = std::fs::read(&path)?;
-        Ok(if std::str::from_utf8(&bytes).is_ok() { "text/plain" } else { "application/octet-stream" }.to_owned())
+        Ok(if is_utf8_text(&path)? { "text/plain" } else { "application/octet-stream" }.to_owned())
     })
     .await
     .map_err(|join_error| anyhow::anyhow!("file type detection failed: {join_error}"))?
+}
+
+/// Whether the file is UTF-8 text without NUL, read a block at a time (memory stays bounded).
+fn is_utf8_text(path: &Path) -> std::io::Result<bool> {
+    use std::io::Read;
+    let mut file = std::fs::File::open(path)?;
+    let mut block = vec![0u8; 64 * 1024];
+    // Bytes of a character cut by the end of the previous block.
+    let mut carried = 0;
+    loop {
+        let read = file.read(&mut block[carried..])?;
+        if read == 0 {
+            return Ok(carried == 0);
+        }
+        let filled = carried + read;
+        match std::str::from_utf8(&block[..filled]) {
+            Ok(text) if text.contains('\0') => return Ok(false),
+            Ok(_) => carried = 0,
+            Err(error) if error.error_len().is_none() => {
+                let valid = error.valid_up_to();
+                if block[..valid].contains(&0) {
+                    return Ok(false);
+                }
+                block.copy_within(valid..filled, 0);
+                carried = filled - valid;
+            }
+            Err(_) => return Ok(false),
+        }
+    }
 }
 
 pub fn offer_for_scoring(offer: &db::job_offers::JobOffer) -> OfferForScoring {
@@ -396,4 +423,28 @@ pub fn offer_for_scoring(offer: &db::job_offers::JobOffer) -> OfferForScoring {
 
 fn chrono_duration(duration: Duration) -> chrono::Duration {
     chrono::Duration::from_std(duration).unwrap_or(chrono::Duration::MAX)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_utf8_text;
+
+    #[test]
+    fn utf8_text_is_recognised_across_block_boundaries_and_binary_is_not() {
+        let dir = tempfile::tempdir().unwrap();
+        let text = dir.path().join("letter.txt");
+        // 'é' is two bytes: with this offset one of them straddles the first 64 KiB block's end.
+        let mut letter = "a".repeat(64 * 1024 - 1);
+        letter.push_str("été, déjà");
+        std::fs::write(&text, &letter).unwrap();
+        assert!(is_utf8_text(&text).unwrap());
+
+        let cut = dir.path().join("cut.txt");
+        std::fs::write(&cut, &letter.as_bytes()[..64 * 1024]).unwrap();
+        assert!(!is_utf8_text(&cut).unwrap(), "ends inside a character");
+
+        let binary = dir.path().join("image.bin");
+        std::fs::write(&binary, [0x89, b'P', b'N', b'G', 0, 0xff]).unwrap();
+        assert!(!is_utf8_text(&binary).unwrap());
+    }
 }

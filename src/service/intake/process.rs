@@ -23,7 +23,8 @@ use crate::db::job_offers::JobOffer;
 use crate::db::job_queue::Lease;
 use crate::db::submissions::{AcceptedSubmission, SubmissionFile};
 use crate::domain::candidate::{CandidateEmail, CandidateIdentity};
-use crate::mail::{EmailContext, EmailKind, Locale, render_email};
+use crate::mail::EmailKind;
+use crate::observability::{self, PipelineStage as Stage, time_stage};
 use crate::scoring::ScoringError;
 use crate::spool::SpoolFile;
 
@@ -142,22 +143,27 @@ async fn process_in(
                 submission.cover_letter.clone()
             };
             let scoring = match &cv_text {
-                Some(text) => Some(intake.scorer.score(&offer_for_scoring(&offer), text).await),
+                Some(text) => {
+                    Some(time_stage(Stage::Scoring, intake.scorer.score(&offer_for_scoring(&offer), text)).await)
+                }
                 None => None,
             };
             let saved = db::candidates::save(&mut *tx, &candidate_write).await?;
-            let receipt = write_application(
-                intake,
-                &mut *tx,
-                NewApplicationParts {
-                    company: &company,
-                    offer: &offer,
-                    candidate_id: saved.id,
-                    submission,
-                    cover_letter: &cover_letter,
-                    cv_text: cv_text.as_deref(),
-                    scoring,
-                },
+            let receipt = time_stage(
+                Stage::Persist,
+                write_application(
+                    intake,
+                    &mut *tx,
+                    NewApplicationParts {
+                        company: &company,
+                        offer: &offer,
+                        candidate_id: saved.id,
+                        submission,
+                        cover_letter: &cover_letter,
+                        cv_text: cv_text.as_deref(),
+                        scoring,
+                    },
+                ),
             )
             .await?;
             (Outcome::Created(receipt.clone()), receipt, saved.replaced_cv_object_key)
@@ -237,11 +243,13 @@ async fn write_application(
             first_impression_text: &score.first_impression_text,
         },
         Some(Err(error)) if error.is_retriable() => {
+            observability::scoring_failed(error);
             tracing::warn!(%error, "scoring failed; the worker will score the application later");
             scoring_error = error.to_string();
             ScoringRecord::Pending { error: &scoring_error, retry_at: Utc::now() + FIRST_RESCORING_DELAY }
         }
         Some(Err(error)) => {
+            observability::scoring_failed(error);
             scoring_error = error.to_string();
             ScoringRecord::Unscorable { reason: &scoring_error }
         }
@@ -272,17 +280,7 @@ async fn write_application(
     } else {
         (EmailKind::Confirmation, Utc::now())
     };
-    let email = render_email(
-        kind,
-        Locale::parse(&parts.company.locale).unwrap_or_default(),
-        &EmailContext {
-            candidate_first_name: parts.submission.first_name.clone(),
-            candidate_last_name: parts.submission.last_name.clone(),
-            offer_title: parts.offer.title.clone(),
-            company_name: parts.company.name.clone(),
-        },
-    );
-    db::outbox::enqueue(&mut *tx, receipt.application_id, kind, &parts.submission.email, &email, send_after).await?;
+    crate::mail::schedule_email(&mut *tx, receipt.application_id, kind, send_after).await?;
     tracing::info!(application_id = %receipt.application_id, status = %receipt.status, "application created");
     Ok(receipt)
 }
@@ -311,16 +309,13 @@ async fn local_copy<'a>(
     if let Some(spooled) = spooled {
         return Ok(Ok(LocalCopy::Spooled(spooled.spooled.path())));
     }
-    let bytes = match intake.storage.get(&file.object_key).await {
-        Ok(bytes) => bytes,
+    let (spooled, writer) = SpoolFile::create_in(intake.spool_dir()).context("creating a spool file")?;
+    let mut writer = tokio::fs::File::from_std(writer);
+    match intake.storage.download_to(&file.object_key, &mut writer).await {
+        Ok(()) => {}
         Err(StorageError::NotFound) => return Ok(Err(FILE_MISSING_MESSAGE)),
         Err(error) => return Err(anyhow::Error::new(error).context("downloading a submission's file").into()),
-    };
-    let (spooled, mut writer) = SpoolFile::create_in(intake.spool_dir()).context("creating a spool file")?;
-    tokio::task::spawn_blocking(move || std::io::Write::write_all(&mut writer, &bytes))
-        .await
-        .context("writing a spool file")?
-        .context("writing a spool file")?;
+    }
     Ok(Ok(LocalCopy::Downloaded(spooled)))
 }
 
@@ -336,9 +331,10 @@ async fn extract(
         Ok(copy) => copy,
         Err(reason) => return Ok(Err(reason)),
     };
-    Ok(Ok(match intake.extractor.extract(copy.path(), format).await {
+    Ok(Ok(match time_stage(Stage::Extraction, intake.extractor.extract(copy.path(), format)).await {
         Ok(text) => Some(text),
         Err(error) => {
+            observability::extraction_failed(&error);
             tracing::info!(%error, "CV text could not be extracted; the application is accepted unscored");
             None
         }
