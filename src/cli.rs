@@ -325,6 +325,26 @@ const ENVIRONMENT: &[EnvironmentVariable] = &[
         what: "sender of the emails to candidates",
     },
     EnvironmentVariable {
+        name: "MAIL_MAX_ATTEMPTS",
+        default: "10",
+        what: "failed tries after which an email ends failed (listed by `outbox failed`)",
+    },
+    EnvironmentVariable {
+        name: "MAIL_RETRY_DELAY",
+        default: "10s",
+        what: "wait after an email's first failed try, doubled after each further one",
+    },
+    EnvironmentVariable {
+        name: "MAIL_SMTP_TIMEOUT",
+        default: "10m",
+        what: "how long the SMTP server may take to answer a command (RFC 5321)",
+    },
+    EnvironmentVariable {
+        name: "MAIL_LEASE",
+        default: "35m",
+        what: "how long a worker holds an email it is sending before another may take it over",
+    },
+    EnvironmentVariable {
         name: "REJECTION_EMAIL_DELAY",
         default: "24h",
         what: "how long after an automatic rejection its email is sent",
@@ -333,6 +353,51 @@ const ENVIRONMENT: &[EnvironmentVariable] = &[
         name: "WORKER_INTERVAL",
         default: "1s",
         what: "how often the background worker looks for emails, re-scoring and deletions",
+    },
+    EnvironmentVariable {
+        name: "HEADER_READ_TIMEOUT",
+        default: "10s",
+        what: "request headers not complete in time: the connection is closed",
+    },
+    EnvironmentVariable {
+        name: "BODY_IDLE_TIMEOUT",
+        default: "30s",
+        what: "a request body silent this long: 408, spooled upload removed",
+    },
+    EnvironmentVariable {
+        name: "KEEP_ALIVE_TIMEOUT",
+        default: "60s",
+        what: "idle keep-alive connections are closed after this",
+    },
+    EnvironmentVariable {
+        name: "MAX_CONNECTIONS",
+        default: "20000",
+        what: "connections served at once (fitted to the open-file limit)",
+    },
+    EnvironmentVariable {
+        name: "SHUTDOWN_TIMEOUT",
+        default: "25s",
+        what: "after SIGTERM, time given to requests in flight before exit 0",
+    },
+    EnvironmentVariable {
+        name: "CLIENT_IP_HEADER",
+        default: "x-forwarded-for",
+        what: "the one header believed from TRUSTED_PROXIES (x-forwarded-for, x-real-ip or forwarded)",
+    },
+    EnvironmentVariable {
+        name: "RATE_LIMIT_MAX_ADDRESSES",
+        default: "100000",
+        what: "addresses the in-memory rate limiter tracks per window",
+    },
+    EnvironmentVariable {
+        name: "DATABASE_CONNECT_TIMEOUT",
+        default: "30s",
+        what: "how long start-up waits for PostgreSQL",
+    },
+    EnvironmentVariable {
+        name: "DATABASE_ACQUIRE_TIMEOUT",
+        default: "1500ms",
+        what: "how long a request waits for a database connection before 503",
     },
     EnvironmentVariable {
         name: "ORPHAN_SWEEP_INTERVAL",

@@ -13,6 +13,7 @@ use anyhow::{Context, bail};
 use ipnet::IpNet;
 
 use crate::cv::ExtractionLimits;
+use crate::http::client_ip::ClientIpHeader;
 use crate::mail::DeliveryPolicy;
 
 #[derive(Clone)]
@@ -57,6 +58,42 @@ pub struct Settings {
     /// How long `api_logs` rows are kept; zero keeps them forever.
     pub api_log_retention: Duration,
     pub log_format: LogFormat,
+    /// CONTRACT §11: how long start-up waits for PostgreSQL to accept connections.
+    pub database_connect_timeout: Duration,
+    /// CONTRACT §11: how long a request waits for a database connection before answering 503.
+    pub database_acquire_timeout: Duration,
+    /// CONTRACT §11: the one forwarded header believed from `TRUSTED_PROXIES`.
+    pub client_ip_header: ClientIpHeader,
+    /// CONTRACT §11: addresses the in-memory rate limiter tracks per window (its memory bound).
+    pub rate_limit_max_addresses: usize,
+    /// CONTRACT §11: bounds on what slow or idle clients can hold.
+    pub connection_limits: ConnectionLimits,
+    /// CONTRACT §11: how long requests in flight get after SIGTERM.
+    pub shutdown_timeout: Duration,
+}
+
+/// What one client connection may hold, and for how long (CONTRACT §11).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ConnectionLimits {
+    /// Request headers not complete within this → the connection is closed.
+    pub header_read_timeout: Duration,
+    /// A request body that sends nothing for this long → 408.
+    pub body_idle_timeout: Duration,
+    /// A keep-alive connection with no request for this long is closed.
+    pub keep_alive_timeout: Duration,
+    /// Connections served at once; more wait in the listen backlog.
+    pub max_connections: usize,
+}
+
+impl Default for ConnectionLimits {
+    fn default() -> Self {
+        ConnectionLimits {
+            header_read_timeout: Duration::from_secs(10),
+            body_idle_timeout: Duration::from_secs(30),
+            keep_alive_timeout: Duration::from_secs(60),
+            max_connections: 20_000,
+        }
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -134,6 +171,20 @@ impl Settings {
         if mail_delivery.lease.is_zero() {
             bail!("MAIL_LEASE must be longer than zero");
         }
+        let client_ip_header = or("CLIENT_IP_HEADER", "x-forwarded-for");
+        let client_ip_header = ClientIpHeader::parse(&client_ip_header).with_context(|| {
+            format!("CLIENT_IP_HEADER must be x-forwarded-for, x-real-ip or forwarded, got {client_ip_header:?}")
+        })?;
+        let connection_limits = ConnectionLimits {
+            header_read_timeout: duration("HEADER_READ_TIMEOUT", "10s")?,
+            body_idle_timeout: duration("BODY_IDLE_TIMEOUT", "30s")?,
+            keep_alive_timeout: duration("KEEP_ALIVE_TIMEOUT", "60s")?,
+            max_connections: usize::try_from(parsed("MAX_CONNECTIONS", "20000")?)
+                .context("MAX_CONNECTIONS is too large")?,
+        };
+        if connection_limits.max_connections == 0 {
+            bail!("MAX_CONNECTIONS must be at least 1");
+        }
         let defaults = ExtractionLimits::default();
         let extraction = ExtractionLimits {
             memory_bytes: parsed("EXTRACT_MEMORY_MB", &(defaults.memory_bytes >> 20).to_string())? << 20,
@@ -182,6 +233,13 @@ impl Settings {
             orphan_sweep_interval: duration("ORPHAN_SWEEP_INTERVAL", "10m")?,
             api_log_retention: duration("API_LOG_RETENTION", "90d")?,
             log_format,
+            database_connect_timeout: duration("DATABASE_CONNECT_TIMEOUT", "30s")?,
+            database_acquire_timeout: duration("DATABASE_ACQUIRE_TIMEOUT", "1500ms")?,
+            client_ip_header,
+            rate_limit_max_addresses: usize::try_from(parsed("RATE_LIMIT_MAX_ADDRESSES", "100000")?.max(1))
+                .context("RATE_LIMIT_MAX_ADDRESSES is too large")?,
+            connection_limits,
+            shutdown_timeout: duration("SHUTDOWN_TIMEOUT", "25s")?,
         })
     }
 }
@@ -216,6 +274,12 @@ impl fmt::Debug for Settings {
             .field("orphan_sweep_interval", &self.orphan_sweep_interval)
             .field("api_log_retention", &self.api_log_retention)
             .field("log_format", &self.log_format)
+            .field("database_connect_timeout", &self.database_connect_timeout)
+            .field("database_acquire_timeout", &self.database_acquire_timeout)
+            .field("client_ip_header", &self.client_ip_header)
+            .field("rate_limit_max_addresses", &self.rate_limit_max_addresses)
+            .field("connection_limits", &self.connection_limits)
+            .field("shutdown_timeout", &self.shutdown_timeout)
             .finish()
     }
 }
@@ -340,6 +404,22 @@ mod tests {
         assert_eq!(base(&[("PUBLIC_BASE_URL", "https://jobs.acme.com/")]).unwrap(), "https://jobs.acme.com");
         assert_eq!(base(&[("PUBLIC_BASE_URL", "https://acme.com/careers/")]).unwrap(), "https://acme.com/careers");
         assert!(base(&[("PUBLIC_BASE_URL", "jobs.acme.com")]).is_err());
+    }
+
+    #[test]
+    fn holding_up_settings_default_to_the_contract() {
+        let settings = Settings::from_lookup(|_| None).unwrap();
+        assert_eq!(settings.connection_limits, ConnectionLimits::default());
+        assert_eq!(settings.connection_limits.header_read_timeout, Duration::from_secs(10));
+        assert_eq!(settings.connection_limits.body_idle_timeout, Duration::from_secs(30));
+        assert_eq!(settings.connection_limits.keep_alive_timeout, Duration::from_secs(60));
+        assert_eq!(settings.shutdown_timeout, Duration::from_secs(25));
+        assert_eq!(settings.database_connect_timeout, Duration::from_secs(30));
+        assert_eq!(settings.client_ip_header, ClientIpHeader::XForwardedFor);
+        let real_ip = Settings::from_lookup(|n| (n == "CLIENT_IP_HEADER").then(|| "X-Real-IP".into())).unwrap();
+        assert_eq!(real_ip.client_ip_header, ClientIpHeader::XRealIp);
+        assert!(Settings::from_lookup(|n| (n == "CLIENT_IP_HEADER").then(|| "via".into())).is_err());
+        assert!(Settings::from_lookup(|n| (n == "MAX_CONNECTIONS").then(|| "0".into())).is_err());
     }
 
     #[test]

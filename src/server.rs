@@ -1,13 +1,15 @@
 //! Running the server: the database, the HTTP edge, the background tasks, and an orderly shutdown
-//! (CONTRACT §10: stop accepting, finish requests in flight, flush the API log, exit 0).
+//! (CONTRACT §10: stop accepting, finish requests in flight, flush the API log, exit 0; §11: all of it
+//! within `SHUTDOWN_TIMEOUT` of the signal).
 
 use std::future::Future;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
 
 use anyhow::Context;
 use sqlx::PgPool;
 use tokio::net::TcpListener;
-
+use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::{ScorerKind, Settings};
@@ -31,7 +33,12 @@ pub async fn run(
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
-    let db = db::connect_and_migrate(&settings.database_url, settings.database_max_connections).await?;
+    let pool_settings = db::PoolSettings {
+        max_connections: settings.database_max_connections,
+        wait_for_database: settings.database_connect_timeout,
+        acquire_timeout: settings.database_acquire_timeout,
+    };
+    let db = db::connect_and_migrate_when_ready(&settings.database_url, &pool_settings).await?;
     run_with_pool(settings, db, listener, shutdown).await
 }
 
@@ -43,9 +50,13 @@ pub async fn run_with_pool(
 ) -> anyhow::Result<()> {
     // Installed before any request, so nothing recorded before the first scrape is lost.
     observability::prometheus();
+    // CONTRACT §11: each connection costs a file descriptor; let MAX_CONNECTIONS be reachable.
+    if let Some(limit) = http::connection::raise_open_file_limit() {
+        tracing::debug!(limit, "open-file limit");
+    }
     let rate_limiter = match &settings.redis_url {
         Some(url) => RateLimiter::redis(settings.rate_limit_per_ip, url, &settings.redis_key_prefix).await?,
-        None => RateLimiter::in_memory(settings.rate_limit_per_ip),
+        None => RateLimiter::in_memory_bounded(settings.rate_limit_per_ip, settings.rate_limit_max_addresses),
     };
     let parts = Pipeline::from_settings(&settings)?;
     std::fs::create_dir_all(&settings.spool_dir)
@@ -71,6 +82,9 @@ pub async fn run_with_pool(
         api_log,
         intake: intake.clone(),
         public_base_url: settings.public_base_url.clone().into(),
+        client_ip_header: settings.client_ip_header,
+        connection_limits: settings.connection_limits.clone(),
+        shutdown_timeout: settings.shutdown_timeout,
     };
     let worker_shutdown = CancellationToken::new();
     let intake_background = tokio::spawn(
@@ -100,22 +114,51 @@ pub async fn run_with_pool(
     let address = listener.local_addr().context("reading the listening address")?;
     tracing::info!(%address, "serving");
 
+    let signalled = Arc::new(OnceLock::new());
+    let shutdown = {
+        let signalled = signalled.clone();
+        async move {
+            shutdown.await;
+            signalled.set(Instant::now()).ok();
+        }
+    };
     http::serve(listener, state, shutdown).await.context("serving HTTP")?;
 
-    // Every request is done and every queue sender is gone: the writer drains the queue and ends.
+    // CONTRACT §11: everything after the signal shares one deadline, so an orchestrator's kill (10-30 s)
+    // never comes first. The API log gets a short grace to flush what the last requests left.
+    let deadline = signalled.get().copied().unwrap_or_else(Instant::now) + settings.shutdown_timeout;
     tracing::info!("shutting down: finishing applications in flight, flushing the API log, stopping the worker");
-    intake.wait_for_processing().await;
-    worker_shutdown.cancel();
-    intake_background.await.context("the intake's background loop failed")?;
-    api_log_writer.await.context("the API log writer failed")?;
-    worker.await.context("the background worker failed")?;
-    for task in housekeeping {
-        task.await.context("a housekeeping task failed")?;
+    if tokio::time::timeout_at(deadline, intake.wait_for_processing()).await.is_err() {
+        tracing::warn!(
+            "SHUTDOWN_TIMEOUT reached with applications still being processed; another instance resumes them"
+        );
     }
-    db.close().await;
+    worker_shutdown.cancel();
+    let flush_deadline = deadline.max(Instant::now()) + API_LOG_FLUSH_GRACE;
+    match tokio::time::timeout_at(flush_deadline, intake_background).await {
+        Ok(finished) => finished.context("the intake's background loop failed")?,
+        Err(_) => tracing::warn!("the intake's background loop did not stop in time"),
+    }
+    match tokio::time::timeout_at(flush_deadline, api_log_writer).await {
+        Ok(finished) => finished.context("the API log writer failed")?,
+        Err(_) => tracing::warn!("the API log writer did not finish in time; its last rows are lost"),
+    }
+    match tokio::time::timeout_at(flush_deadline, worker).await {
+        Ok(finished) => finished.context("the background worker failed")?,
+        Err(_) => tracing::warn!("the background worker did not stop in time"),
+    }
+    for task in housekeeping {
+        if let Ok(finished) = tokio::time::timeout_at(flush_deadline, task).await {
+            finished.context("a housekeeping task failed")?;
+        }
+    }
+    tokio::time::timeout_at(flush_deadline, db.close()).await.ok();
     tracing::info!("stopped");
     Ok(())
 }
+
+/// What the API log writer and the worker get past `SHUTDOWN_TIMEOUT` to flush and stop.
+const API_LOG_FLUSH_GRACE: Duration = Duration::from_secs(2);
 
 /// The pipeline's swappable parts, chosen by the settings.
 pub struct Pipeline {

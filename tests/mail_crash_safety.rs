@@ -110,7 +110,7 @@ fn database_name(app_settings_url: &str) -> String {
 async fn an_email_accepted_while_postgres_is_away_is_recorded_when_it_is_back_and_sent_once() {
     const LEASE: Duration = Duration::from_secs(12);
     // Declared first, dropped last: the server stops before its database does.
-    let mut cluster = PgCluster::start_new();
+    let cluster = PgCluster::start_new();
     let mut sink = SmtpSink::start(SinkBehaviour { hold_data: true, ..SinkBehaviour::default() }).await;
     let mut settings = test_settings(&[("MAIL_URL", &sink.url()), ("MAIL_LEASE", "12s"), ("MAIL_SMTP_TIMEOUT", "60s")]);
     settings.database_url = format!("{}/{}", cluster.url(), database_name(&settings.database_url));

@@ -44,6 +44,74 @@ pub async fn connect_and_migrate(database_url: &str, max_connections: u32) -> an
     Ok(pool)
 }
 
+/// How the server's pool behaves (CONTRACT §11).
+#[derive(Debug, Clone)]
+pub struct PoolSettings {
+    pub max_connections: u32,
+    /// How long start-up waits for PostgreSQL to accept connections (`DATABASE_CONNECT_TIMEOUT`).
+    pub wait_for_database: Duration,
+    /// How long a request waits for a connection before it answers 503 (`DATABASE_ACQUIRE_TIMEOUT`).
+    pub acquire_timeout: Duration,
+}
+
+/// The server's start-up: waits up to `wait_for_database` for PostgreSQL (it often starts beside the server,
+/// as in docker-compose), saying where it waits, then creates the database if missing and migrates it.
+/// Only an unreachable or starting server is waited for: a wrong password or URL fails at once.
+pub async fn connect_and_migrate_when_ready(database_url: &str, settings: &PoolSettings) -> anyhow::Result<PgPool> {
+    let options = PgConnectOptions::from_str(database_url).context("DATABASE_URL is not a PostgreSQL URL")?;
+    let started = std::time::Instant::now();
+    let mut announced = false;
+    loop {
+        let attempt = async {
+            create_database_if_missing(&options).await?;
+            let pool = PgPoolOptions::new()
+                .max_connections(settings.max_connections)
+                .acquire_timeout(settings.acquire_timeout)
+                .connect_with(
+                    options.clone().log_slow_statements(tracing::log::LevelFilter::Warn, Duration::from_secs(1)),
+                )
+                .await
+                .context("cannot connect to PostgreSQL (DATABASE_URL)")?;
+            MIGRATOR.run(&pool).await.context("applying the database migrations")?;
+            anyhow::Ok(pool)
+        };
+        let error = match attempt.await {
+            Ok(pool) => return Ok(pool),
+            Err(error) => error,
+        };
+        let unavailable = error.chain().any(|e| e.downcast_ref::<sqlx::Error>().is_some_and(is_database_unavailable));
+        if !unavailable || started.elapsed() >= settings.wait_for_database {
+            return Err(error);
+        }
+        if !announced {
+            tracing::warn!(
+                host = options.get_host(),
+                port = options.get_port(),
+                timeout = ?settings.wait_for_database,
+                error = format!("{error:#}"),
+                "waiting for PostgreSQL to accept connections (DATABASE_CONNECT_TIMEOUT)"
+            );
+            announced = true;
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
+
+/// Whether an error means PostgreSQL cannot be reached or is not accepting work right now (CONTRACT §11:
+/// answered 503 with `Retry-After`, not 500): no connection within the acquire timeout, a broken or
+/// refused connection, or the server shutting down, starting up, or out of connection slots.
+pub fn is_database_unavailable(error: &sqlx::Error) -> bool {
+    match error {
+        sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_) | sqlx::Error::Tls(_) => true,
+        sqlx::Error::Database(db) => db.code().is_some_and(|code| {
+            // Class 08: connection exception; 57P01-57P03: admin shutdown, crash shutdown, cannot connect now;
+            // 53300: too many connections.
+            code.starts_with("08") || matches!(&*code, "57P01" | "57P02" | "57P03" | "53300")
+        }),
+        _ => false,
+    }
+}
+
 async fn create_database_if_missing(options: &PgConnectOptions) -> anyhow::Result<()> {
     let name = options.get_database().unwrap_or("postgres").to_owned();
     if name == "postgres" {

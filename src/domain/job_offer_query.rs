@@ -2,11 +2,14 @@
 
 use chrono::{DateTime, Utc};
 
+use super::control_characters::{ControlCharacters, contains_forbidden_control_character, invalid_text_message};
 use super::timestamp::parse_date_or_datetime;
 
 pub const DEFAULT_PER_PAGE: i64 = 20;
 pub const MAX_PER_PAGE: i64 = 100;
 pub const DEFAULT_STATUS: &str = "open";
+/// The text filters, where control characters are refused by name.
+const FILTERS: &[&str] = &["status", "location", "job_type", "published_after", "published_before"];
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct JobOfferQuery {
@@ -49,6 +52,10 @@ impl JobOfferQuery {
             }
             seen.push(name.to_string());
             let value = value.into_owned();
+            // CONTRACT §11: a NUL or other control character in a filter is the client's mistake, not a 500.
+            if FILTERS.contains(&&*name) && contains_forbidden_control_character(&value, ControlCharacters::Forbidden) {
+                return Err(invalid_text_message(&name));
+            }
             match &*name {
                 "page" => query.page = positive_integer("page", &value)?,
                 "per_page" => query.per_page = positive_integer("per_page", &value)?.min(MAX_PER_PAGE),
@@ -128,6 +135,19 @@ mod tests {
             let message = JobOfferQuery::parse(Some(raw)).unwrap_err();
             assert!(message.starts_with(name), "{raw}: {message}");
         }
+    }
+
+    #[test]
+    fn control_characters_in_a_filter_name_it() {
+        for name in FILTERS {
+            for bad in ["%00", "Paris%00", "a%1Bb", "x%0Ay", "%09z"] {
+                let raw = format!("{name}={bad}");
+                assert_eq!(JobOfferQuery::parse(Some(&raw)).unwrap_err(), format!("{name} is invalid"), "{raw}");
+            }
+        }
+        // Elsewhere they are the parameter's own error, or ignored.
+        assert!(JobOfferQuery::parse(Some("page=%00")).unwrap_err().starts_with("page must"));
+        assert!(JobOfferQuery::parse(Some("unknown=%00")).is_ok());
     }
 
     #[test]

@@ -5,6 +5,7 @@ pub mod api_key;
 pub mod application_source;
 pub mod candidate;
 pub mod company_page;
+pub mod control_characters;
 pub mod email;
 pub mod job_offer_query;
 pub mod strict_uuid;

@@ -45,7 +45,9 @@ pub async fn observe_request(State(state): State<AppState>, request: Request, ne
     let client_ip = request
         .extensions()
         .get::<ConnectInfo<SocketAddr>>()
-        .map(|ConnectInfo(peer)| client_ip(peer.ip(), request.headers(), &state.trusted_proxies).to_string())
+        .map(|ConnectInfo(peer)| {
+            client_ip(peer.ip(), request.headers(), &state.trusted_proxies, state.client_ip_header).to_string()
+        })
         .unwrap_or_default();
 
     let response = next.run(request).await;

@@ -2,12 +2,15 @@
 //! status codes and headers lives here; the work itself is done by [`crate::service`].
 //!
 //! Layers around the career-site routes, outermost first:
-//! request id → trace span → JSON errors → rate limit (§3) → API log (§8) → panic catcher → API key (§2) → handler.
+//! request id → trace span → head size (§11) → JSON errors → panic catcher → rate limit (§3) → API log (§8)
+//! → body timeout (§11) → panic catcher → API key (§2) → handler.
+//! Below them all, [`connection`] owns the sockets: timeouts, the connection cap, graceful shutdown (§11).
 
 pub mod api_log;
 pub mod application_form;
 pub mod auth;
 pub mod client_ip;
+pub mod connection;
 pub mod envelope;
 pub mod error;
 pub mod health;
@@ -20,24 +23,28 @@ pub mod rate_limit;
 
 use std::any::Any;
 use std::future::Future;
-use std::net::SocketAddr;
+use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::Router;
-use axum::extract::{MatchedPath, Request};
-use axum::http::{HeaderName, StatusCode, header};
+use axum::extract::{MatchedPath, OriginalUri, Request};
+use axum::http::{HeaderName, HeaderValue, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
+use futures_util::FutureExt;
 use ipnet::IpNet;
 use sqlx::PgPool;
 use tokio::net::TcpListener;
-use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::trace::TraceLayer;
 
+use crate::config::ConnectionLimits;
 use crate::service::api_log::ApiLogQueue;
 use crate::service::intake::Intake;
-use error::{ApiError, default_message, error_response};
+use client_ip::ClientIpHeader;
+use connection::BodyTimedOut;
+use error::{ErrorMessage, ErrorShape, default_message, error_shape, shaped_error_response};
 use rate_limit::RateLimiter;
 
 /// What every handler and layer can reach.
@@ -51,6 +58,12 @@ pub struct AppState {
     pub intake: Arc<Intake>,
     /// CONTRACT §10, §13: `PUBLIC_BASE_URL`, the base of the links the hosted pages serve.
     pub public_base_url: Arc<str>,
+    /// CONTRACT §11: the one forwarded header believed from `trusted_proxies`.
+    pub client_ip_header: ClientIpHeader,
+    /// CONTRACT §11: timeouts and the connection cap, applied by [`serve`].
+    pub connection_limits: ConnectionLimits,
+    /// CONTRACT §11: how long requests in flight get once shutdown begins.
+    pub shutdown_timeout: Duration,
 }
 
 static REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
@@ -62,7 +75,9 @@ pub fn router(state: AppState) -> Router {
         .merge(job_applications::router())
         .route_layer(middleware::from_fn_with_state(state.clone(), auth::require_api_key))
         .fallback(unknown_route)
-        .layer(CatchPanicLayer::custom(panic_response))
+        .layer(middleware::from_fn(catch_panics))
+        // Inside the API log, so that the log records the 408 the client reads.
+        .layer(middleware::from_fn(answer_body_timeouts))
         .layer(middleware::from_fn_with_state(state.clone(), api_log::record_request))
         .layer(middleware::from_fn_with_state(state.clone(), rate_limit::limit_by_client_ip));
 
@@ -73,8 +88,9 @@ pub fn router(state: AppState) -> Router {
         .merge(openapi::router())
         .merge(metrics::router())
         .fallback(unknown_route)
-        .layer(CatchPanicLayer::custom(panic_response))
+        .layer(middleware::from_fn(catch_panics))
         .layer(middleware::from_fn(json_errors))
+        .layer(middleware::from_fn(refuse_oversized_heads))
         .layer(TraceLayer::new_for_http().make_span_with(|request: &Request| {
             let route = request.extensions().get::<MatchedPath>().map(MatchedPath::as_str).unwrap_or("unmatched");
             let request_id = request.headers().get(&REQUEST_ID).and_then(|v| v.to_str().ok()).unwrap_or("");
@@ -86,56 +102,125 @@ pub fn router(state: AppState) -> Router {
         .with_state(state)
 }
 
-/// Serves until `shutdown` resolves, then finishes the requests in flight.
+/// Serves until `shutdown` resolves, then stops accepting, gives the requests in flight
+/// `state.shutdown_timeout` to finish, and returns (CONTRACT §10, §11).
 pub async fn serve(
     listener: TcpListener,
     state: AppState,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, router(state).into_make_service_with_connect_info::<SocketAddr>())
-        .with_graceful_shutdown(shutdown)
-        .await
+    let limits = state.connection_limits.clone();
+    let shutdown_timeout = state.shutdown_timeout;
+    connection::serve_connections(listener, router(state), limits, shutdown_timeout, shutdown).await
 }
 
-async fn unknown_route() -> ApiError {
-    ApiError::not_found("Not found")
+/// The path as the client sent it, also inside a nested router (which strips its prefix from the URI).
+fn request_path(request: &Request) -> &str {
+    request.extensions().get::<OriginalUri>().map_or_else(|| request.uri().path(), |original| original.path())
 }
 
-fn panic_response(panic: Box<dyn Any + Send + 'static>) -> Response {
-    let detail = panic
+async fn unknown_route(OriginalUri(uri): OriginalUri) -> Response {
+    shaped_error_response(error_shape(uri.path()), StatusCode::NOT_FOUND, "Not found".to_owned())
+}
+
+/// A panicking handler answers 500 in its path's shape, and the server goes on.
+async fn catch_panics(request: Request, next: Next) -> Response {
+    let shape = error_shape(request_path(&request));
+    match AssertUnwindSafe(next.run(request)).catch_unwind().await {
+        Ok(response) => response,
+        Err(panic) => {
+            tracing::error!(panic = %panic_detail(panic.as_ref()), "a request handler panicked");
+            shaped_error_response(shape, StatusCode::INTERNAL_SERVER_ERROR, "Internal server error".to_owned())
+        }
+    }
+}
+
+fn panic_detail(panic: &(dyn Any + Send)) -> String {
+    panic
         .downcast_ref::<&str>()
         .map(|s| s.to_string())
         .or_else(|| panic.downcast_ref::<String>().cloned())
-        .unwrap_or_default();
-    tracing::error!(panic = %detail, "a request handler panicked");
-    error_response(StatusCode::INTERNAL_SERVER_ERROR, "Internal server error".to_owned())
+        .unwrap_or_default()
 }
 
-/// CONTRACT §1: no plain-text or HTML error ever leaves the server. Anything below our handlers that
-/// answered an error without a JSON body (a body limit, an extractor) is rewritten into the envelope.
-async fn json_errors(request: Request, next: Next) -> Response {
+/// CONTRACT §11: a body that went idle answers 408, whatever the handler made of the cut-off body, and the
+/// connection closes (the rest of the body will never be read).
+async fn answer_body_timeouts(request: Request, next: Next) -> Response {
+    let shape = error_shape(request_path(&request));
+    let timed_out = request.extensions().get::<BodyTimedOut>().cloned();
     let response = next.run(request).await;
+    match timed_out {
+        Some(timed_out) if timed_out.is_set() && response.status() != StatusCode::REQUEST_TIMEOUT => {
+            tracing::info!("request body idle for BODY_IDLE_TIMEOUT: 408");
+            let mut timeout = shaped_error_response(
+                shape,
+                StatusCode::REQUEST_TIMEOUT,
+                default_message(StatusCode::REQUEST_TIMEOUT).to_owned(),
+            );
+            timeout.headers_mut().insert(header::CONNECTION, HeaderValue::from_static("close"));
+            timeout
+        }
+        _ => response,
+    }
+}
+
+/// CONTRACT §11: request line and headers over 64 KiB in all → 431. hyper refuses heads beyond its read
+/// buffer itself (its answer is rewritten by [`connection`]); this catches those between 64 KiB and that.
+async fn refuse_oversized_heads(request: Request, next: Next) -> Response {
+    let head_bytes = request.method().as_str().len()
+        + request.uri().path_and_query().map_or(0, |p| p.as_str().len())
+        + request.headers().iter().map(|(name, value)| name.as_str().len() + value.len() + 4).sum::<usize>();
+    if head_bytes <= connection::MAX_HEAD_BYTES {
+        return next.run(request).await;
+    }
+    let status = StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE;
+    let mut refused = match error_shape(request.uri().path()) {
+        ErrorShape::Outside => status.into_response(),
+        shape => shaped_error_response(shape, status, default_message(status).to_owned()),
+    };
+    refused.headers_mut().insert(header::CONNECTION, HeaderValue::from_static("close"));
+    refused
+}
+
+/// CONTRACT §1, §11: no plain-text or HTML error ever leaves `/api`. Anything below our handlers that
+/// answered an error without a JSON body (a body limit, an extractor, a timeout) is rewritten into the
+/// envelope; under `/api/v1/` every error of ours is rendered again in Teamio's shape. Outside `/api`
+/// (HTML pages, health checks) answers are left as their handlers made them.
+async fn json_errors(request: Request, next: Next) -> Response {
+    let shape = error_shape(request.uri().path());
+    let timed_out = request.extensions().get::<BodyTimedOut>().cloned();
+    let response = next.run(request).await;
+    if shape == ErrorShape::Outside {
+        return response;
+    }
     let status = response.status();
+    if !(status.is_client_error() || status.is_server_error()) {
+        return response;
+    }
     let is_json = response
         .headers()
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.starts_with("application/json"));
-    // CONTRACT §13: the hosted pages' errors are pages, never the envelope.
-    let is_page = response
-        .headers()
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.starts_with("text/html"));
-    if !(status.is_client_error() || status.is_server_error()) || is_json || is_page {
+    let ours = response.extensions().get::<ErrorMessage>().map(|m| m.0.clone());
+    let body_timed_out = timed_out.is_some_and(|t| t.is_set()) && status != StatusCode::REQUEST_TIMEOUT;
+    if is_json && !body_timed_out && !(shape == ErrorShape::Teamio && ours.is_some()) {
         return response;
     }
+    let (status, message) = if body_timed_out {
+        (StatusCode::REQUEST_TIMEOUT, default_message(StatusCode::REQUEST_TIMEOUT).to_owned())
+    } else {
+        (status, ours.unwrap_or_else(|| default_message(status).to_owned()))
+    };
     let (parts, _body) = response.into_parts();
-    let mut rewritten = error_response(status, default_message(status).to_owned());
+    let mut rewritten = shaped_error_response(shape, status, message);
     for (name, value) in parts.headers.iter() {
         if name != header::CONTENT_TYPE && name != header::CONTENT_LENGTH {
             rewritten.headers_mut().insert(name.clone(), value.clone());
         }
     }
-    rewritten.into_response()
+    if body_timed_out {
+        rewritten.headers_mut().insert(header::CONNECTION, HeaderValue::from_static("close"));
+    }
+    rewritten
 }

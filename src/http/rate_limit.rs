@@ -3,26 +3,34 @@
 //! Windows are aligned on the clock (`unix_seconds / 60`), so every instance agrees on them and a window's
 //! counter can expire with it. One instance counts in memory; with `REDIS_URL`, instances share counters in
 //! Redis (`INCR` + `EXPIRE … NX`), so the limit holds across a fleet.
+//!
+//! CONTRACT §11: the in-memory table is bounded (`RATE_LIMIT_MAX_ADDRESSES`) by forgetting the addresses that
+//! asked least, never by refusing unknown ones, so a flood of addresses cannot lock out a bystander; and a
+//! Redis that does not answer within [`REDIS_DEADLINE`] lets the request through.
 
 use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::Mutex;
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use anyhow::Context;
+use axum::extract::OriginalUri;
 use axum::extract::{ConnectInfo, Request, State};
 use axum::http::{HeaderName, HeaderValue, StatusCode};
 use axum::middleware::Next;
-use axum::response::{IntoResponse, Response};
-use redis::aio::ConnectionManager;
+use axum::response::Response;
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 
 use super::AppState;
 use super::client_ip::{ClientIp, client_ip};
-use super::error::ApiError;
+use super::error::{error_shape, shaped_error_response};
 
 pub const WINDOW_SECONDS: u64 = 60;
-/// How many addresses one instance tracks in a window before it refuses unknown ones: the memory bound.
-const MAX_TRACKED_ADDRESSES: usize = 250_000;
+/// CONTRACT §11: the most a Redis outage may add to a request.
+pub const REDIS_DEADLINE: Duration = Duration::from_millis(50);
+/// After Redis failed, it is asked again after this long; meanwhile requests pass without waiting on it.
+const REDIS_RETRY_AFTER: Duration = Duration::from_millis(500);
 
 static LIMIT_HEADER: HeaderName = HeaderName::from_static("x-ratelimit-limit");
 static REMAINING_HEADER: HeaderName = HeaderName::from_static("x-ratelimit-remaining");
@@ -34,13 +42,19 @@ pub struct RateLimiter {
 
 enum Counters {
     Memory(Mutex<MemoryWindow>),
-    Redis { connection: ConnectionManager, key_prefix: String },
+    Redis {
+        connection: ConnectionManager,
+        key_prefix: String,
+        /// Milliseconds since `started` before which Redis is not asked (it just failed); 0 when healthy.
+        skip_until: AtomicU64,
+        started: Instant,
+    },
 }
 
-#[derive(Default)]
 struct MemoryWindow {
     window: u64,
     counts: HashMap<IpAddr, u32>,
+    max_addresses: usize,
 }
 
 /// The outcome for one request.
@@ -54,13 +68,39 @@ pub struct RateLimitWindow {
 
 impl RateLimiter {
     pub fn in_memory(limit: u32) -> Self {
-        RateLimiter { limit, counters: Counters::Memory(Mutex::new(MemoryWindow::default())) }
+        Self::in_memory_bounded(limit, DEFAULT_MAX_ADDRESSES)
     }
 
+    /// Tracks at most `max_addresses` addresses per window (`RATE_LIMIT_MAX_ADDRESSES`).
+    pub fn in_memory_bounded(limit: u32, max_addresses: usize) -> Self {
+        let window = MemoryWindow { window: 0, counts: HashMap::new(), max_addresses: max_addresses.max(1) };
+        RateLimiter { limit, counters: Counters::Memory(Mutex::new(window)) }
+    }
+
+    /// Counters in Redis. The connection is made on first use and remade after failures, so the server
+    /// starts, and counting resumes, whenever Redis is there (CONTRACT §11).
     pub async fn redis(limit: u32, url: &str, key_prefix: &str) -> anyhow::Result<Self> {
         let client = redis::Client::open(url).context("REDIS_URL is not a Redis URL")?;
-        let connection = ConnectionManager::new(client).await.context("cannot connect to Redis (REDIS_URL)")?;
-        Ok(RateLimiter { limit, counters: Counters::Redis { connection, key_prefix: key_prefix.to_owned() } })
+        let config = ConnectionManagerConfig::new()
+            .set_connection_timeout(Some(REDIS_DEADLINE))
+            .set_response_timeout(Some(REDIS_DEADLINE))
+            .set_number_of_retries(1)
+            .set_min_delay(Duration::from_millis(10))
+            .set_max_delay(Duration::from_millis(100));
+        let connection = ConnectionManager::new_lazy_with_config(client, config)
+            .context("cannot set up the Redis connection (REDIS_URL)")?;
+        let skip_until = AtomicU64::new(0);
+        let counters =
+            Counters::Redis { connection, key_prefix: key_prefix.to_owned(), skip_until, started: Instant::now() };
+        Ok(RateLimiter { limit, counters })
+    }
+
+    /// Addresses tracked in memory now (0 with Redis): what the memory bound bounds.
+    pub fn tracked_addresses(&self) -> usize {
+        match &self.counters {
+            Counters::Memory(state) => state.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).counts.len(),
+            Counters::Redis { .. } => 0,
+        }
     }
 
     pub async fn check(&self, ip: IpAddr) -> RateLimitWindow {
@@ -70,14 +110,34 @@ impl RateLimiter {
         let key = bucket(ip);
         let count = match &self.counters {
             Counters::Memory(state) => count_in_memory(state, window, key),
-            Counters::Redis { connection, key_prefix } => {
+            Counters::Redis { connection, key_prefix, skip_until, started } => {
+                let allowed = RateLimitWindow { limit: self.limit, remaining: self.limit, retry_after: None };
+                let elapsed = || u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
+                if elapsed() < skip_until.load(Ordering::Relaxed) {
+                    return allowed;
+                }
                 let redis_key = format!("{key_prefix}:ratelimit:{key}:{window}");
-                match count_in_redis(connection.clone(), &redis_key, seconds_left + 1).await {
-                    Ok(count) => count,
-                    Err(error) => {
-                        // Losing the limit for a moment is better than turning candidates away (fail open).
-                        tracing::warn!(%error, "rate limit counter unavailable in Redis; request allowed");
-                        return RateLimitWindow { limit: self.limit, remaining: self.limit, retry_after: None };
+                let counted = tokio::time::timeout(
+                    REDIS_DEADLINE,
+                    count_in_redis(connection.clone(), &redis_key, seconds_left + 1),
+                )
+                .await;
+                match counted {
+                    Ok(Ok(count)) => {
+                        skip_until.store(0, Ordering::Relaxed);
+                        count
+                    }
+                    failed => {
+                        // Losing the limit for a moment is better than turning candidates away (fail open);
+                        // Redis is asked again shortly, so counting resumes by itself.
+                        let error = match failed {
+                            Ok(Err(error)) => error.to_string(),
+                            _ => format!("no answer within {REDIS_DEADLINE:?}"),
+                        };
+                        if skip_until.swap(elapsed() + REDIS_RETRY_AFTER.as_millis() as u64, Ordering::Relaxed) == 0 {
+                            tracing::warn!(%error, "rate limit counter unavailable in Redis; requests allowed");
+                        }
+                        return allowed;
                     }
                 }
             }
@@ -103,6 +163,9 @@ fn bucket(ip: IpAddr) -> IpAddr {
     }
 }
 
+/// `RATE_LIMIT_MAX_ADDRESSES`' default: about 3 MiB of counters.
+pub const DEFAULT_MAX_ADDRESSES: usize = 100_000;
+
 fn count_in_memory(state: &Mutex<MemoryWindow>, window: u64, key: IpAddr) -> u64 {
     let mut state = state.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
     if state.window != window {
@@ -110,21 +173,38 @@ fn count_in_memory(state: &Mutex<MemoryWindow>, window: u64, key: IpAddr) -> u64
         state.window = window;
         state.counts.clear();
     }
-    let tracked = state.counts.len();
-    match state.counts.get_mut(&key) {
-        Some(count) => {
-            *count = count.saturating_add(1);
-            u64::from(*count)
-        }
-        None if tracked >= MAX_TRACKED_ADDRESSES => {
-            tracing::warn!(tracked, "rate limiter is tracking its maximum of addresses; new address refused");
-            u64::MAX
-        }
-        None => {
-            state.counts.insert(key, 1);
-            1
-        }
+    if let Some(count) = state.counts.get_mut(&key) {
+        *count = count.saturating_add(1);
+        return u64::from(*count);
     }
+    if state.counts.len() >= state.max_addresses {
+        let max = state.max_addresses;
+        forget_lightest(&mut state.counts, max);
+    }
+    state.counts.insert(key, 1);
+    1
+}
+
+/// CONTRACT §11: frees a quarter of a full table by forgetting the addresses with the fewest requests.
+/// Forgetting only ever lowers a count, so no client is refused while under its limit; the price is that a
+/// flooding address forgotten this way may send a few requests more than its limit.
+fn forget_lightest(counts: &mut HashMap<IpAddr, u32>, max_addresses: usize) {
+    let target = max_addresses - max_addresses / 4;
+    let before = counts.len();
+    let mut threshold: u32 = 1;
+    while counts.len() >= target.max(1) {
+        counts.retain(|_, count| *count > threshold);
+        if threshold == u32::MAX {
+            break;
+        }
+        threshold = threshold.saturating_mul(2);
+    }
+    tracing::warn!(
+        before,
+        after = counts.len(),
+        below = threshold,
+        "rate limiter table full: forgot the addresses with the fewest requests"
+    );
 }
 
 async fn count_in_redis(mut connection: ConnectionManager, key: &str, ttl_seconds: u64) -> redis::RedisResult<u64> {
@@ -145,17 +225,21 @@ async fn count_in_redis(mut connection: ConnectionManager, key: &str, ttl_second
 pub async fn limit_by_client_ip(
     State(state): State<AppState>,
     ConnectInfo(peer): ConnectInfo<std::net::SocketAddr>,
+    OriginalUri(uri): OriginalUri,
     mut request: Request,
     next: Next,
 ) -> Response {
-    let ip = client_ip(peer.ip(), request.headers(), &state.trusted_proxies);
+    let ip = client_ip(peer.ip(), request.headers(), &state.trusted_proxies, state.client_ip_header);
     request.extensions_mut().insert(ClientIp(ip));
     let window = state.rate_limiter.check(ip).await;
     let mut response = match window.retry_after {
         Some(retry_after) => {
             crate::observability::rate_limit_refused(crate::observability::RateLimit::PerIp);
-            let mut refused =
-                ApiError::new(StatusCode::TOO_MANY_REQUESTS, "Too many requests. Please retry later.").into_response();
+            let mut refused = shaped_error_response(
+                error_shape(uri.path()),
+                StatusCode::TOO_MANY_REQUESTS,
+                "Too many requests. Please retry later.".to_owned(),
+            );
             refused.headers_mut().insert(axum::http::header::RETRY_AFTER, HeaderValue::from(retry_after));
             refused
         }
@@ -185,6 +269,45 @@ mod tests {
         assert!((1..=60).contains(&retry), "{retry}");
         // Another client is not affected.
         assert_eq!(limiter.check("192.0.2.2".parse().unwrap()).await.remaining, 2);
+    }
+
+    #[tokio::test]
+    async fn a_flood_of_addresses_stays_bounded_and_never_refuses_a_bystander() {
+        let limiter = RateLimiter::in_memory_bounded(100, 10_000);
+        let bystander: IpAddr = "192.0.2.200".parse().unwrap();
+        for _ in 0..50 {
+            assert_eq!(limiter.check(bystander).await.retry_after, None);
+        }
+        // 300,000 distinct addresses, as many as a flood through a trusted proxy can forge in a window.
+        for i in 0u32..300_000 {
+            let ip = IpAddr::V4((0x0a00_0000 + i).into());
+            let w = limiter.check(ip).await;
+            assert_eq!(w.retry_after, None, "a first request is never refused");
+            if i % 3 == 0 {
+                // Some flooders send several requests: the table keeps them rather than the bystander's peers.
+                limiter.check(ip).await;
+            }
+            assert!(limiter.tracked_addresses() <= 10_000);
+        }
+        for expected_remaining in (0..50).rev() {
+            let w = limiter.check(bystander).await;
+            assert_eq!(w.retry_after, None, "the bystander is under its limit");
+            assert!(w.remaining >= expected_remaining);
+        }
+        assert!(limiter.tracked_addresses() <= 10_000);
+    }
+
+    #[tokio::test]
+    async fn heavy_clients_are_still_counted_when_the_table_is_full() {
+        let limiter = RateLimiter::in_memory_bounded(5, 100);
+        let heavy: IpAddr = "198.51.100.1".parse().unwrap();
+        for _ in 0..5 {
+            limiter.check(heavy).await;
+        }
+        for i in 0u32..1_000 {
+            limiter.check(IpAddr::V4((0x0a00_0000 + i).into())).await;
+        }
+        assert!(limiter.check(heavy).await.retry_after.is_some(), "the heaviest address is never forgotten first");
     }
 
     #[test]

@@ -73,7 +73,9 @@ async fn forwarded_addresses_count_only_from_trusted_proxies() {
             assert_eq!(response.status(), 401, "{client}");
         }
     }
-    let refused = app.client.get(app.url("/api/job_offers")).header("X-Real-IP", "198.51.100.2").send().await.unwrap();
+    // CONTRACT §11: only CLIENT_IP_HEADER (X-Forwarded-For by default) is believed, X-Real-IP is ignored.
+    let refused =
+        app.client.get(app.url("/api/job_offers")).header("X-Forwarded-For", "198.51.100.2").send().await.unwrap();
     assert_eq!(refused.status(), 429);
     let logged: Vec<String> = {
         app.api_logs_eventually(4).await;

@@ -14,6 +14,7 @@ mod fixtures;
 mod ai_outage;
 mod api_logs;
 mod auto_reject;
+mod crash;
 mod dedup;
 mod get;
 mod happy_path;

@@ -415,3 +415,28 @@ async fn the_rate_limit_answers_429_before_the_api_key_is_checked() {
     assert!(response.headers().contains_key("retry-after"));
     expect_error(response, 429, "Too many requests. Please retry later.").await;
 }
+
+/// CONTRACT §11 "Bad characters": a NUL or another C0 control character in a text field is a 400 naming the
+/// field, never a 500 (PostgreSQL refuses NUL in text); line breaks and tabs are allowed in the cover letter.
+#[tokio::test]
+async fn control_characters_in_a_text_field_answer_400_naming_the_field() {
+    let tenant = Tenant::start().await;
+    for field in ["first_name", "last_name", "phone", "linkedin_url", "cover_letter"] {
+        for bad in ["Jo\0hn", "bell\u{7}", "esc\u{1b}[31m"] {
+            let form = tenant.form(CV_PDF).without(field).text(field, bad);
+            expect_error(tenant.apply(&form).await, 400, &format!("{field} is invalid")).await;
+        }
+    }
+    for field in ["first_name", "last_name", "phone", "linkedin_url"] {
+        let form = tenant.form(CV_PDF).without(field).text(field, "two\nlines");
+        expect_error(tenant.apply(&form).await, 400, &format!("{field} is invalid")).await;
+    }
+    let form = tenant.form(CV_PDF).without("email").text("email", "jean\0@example.com");
+    expect_error(tenant.apply(&form).await, 400, "email is invalid").await;
+    assert_nothing_written(tenant.db()).await;
+
+    let letter = "Madame, Monsieur,\r\n\n\tJe vous écris…";
+    let form = tenant.form(CV_PDF).without("cover_letter").text("cover_letter", letter);
+    let receipt = expect_created(tenant.apply(&form).await).await;
+    assert_eq!(stored_application(tenant.db(), receipt.application_id).await.cover_letter, letter);
+}

@@ -17,7 +17,7 @@ pub struct PgCluster {
     /// Holds `data/` (the cluster), the server log and its Unix socket; removed on drop.
     directory: tempfile::TempDir,
     port: u16,
-    running: bool,
+    running: std::sync::atomic::AtomicBool,
 }
 
 fn bin_dir() -> PathBuf {
@@ -48,7 +48,7 @@ fn run_pg(program: &str, args: &[&str]) -> Output {
     output
 }
 
-fn free_port() -> u16 {
+pub fn free_port() -> u16 {
     let listener = TcpListener::bind("127.0.0.1:0").expect("bind a loopback port");
     listener.local_addr().expect("local address").port()
 }
@@ -71,7 +71,7 @@ impl PgCluster {
             "initdb",
             &["-D", path_str(&data), "--auth=trust", "--username=postgres", "--no-sync", "--encoding=UTF8"],
         );
-        let mut cluster = PgCluster { directory, port: free_port(), running: false };
+        let cluster = PgCluster { directory, port: free_port(), running: std::sync::atomic::AtomicBool::new(false) };
         cluster.start();
         cluster
     }
@@ -86,12 +86,12 @@ impl PgCluster {
     }
 
     pub fn is_running(&self) -> bool {
-        self.running
+        self.running.load(std::sync::atomic::Ordering::SeqCst)
     }
 
     /// Starts the stopped cluster again on the same port, and waits until it accepts connections.
-    pub fn start(&mut self) {
-        if self.running {
+    pub fn start(&self) {
+        if self.is_running() {
             return;
         }
         let options = format!(
@@ -103,17 +103,17 @@ impl PgCluster {
             "pg_ctl",
             &["-D", path_str(&self.data()), "-l", path_str(&self.log()), "-o", &options, "-w", "-t", "60", "start"],
         );
-        self.running = true;
+        self.running.store(true, std::sync::atomic::Ordering::SeqCst);
     }
 
     /// Stops the cluster at once (`immediate`: connections are cut as in a crash or a network loss) and
     /// waits until it is down.
-    pub fn stop(&mut self) {
-        if !self.running {
+    pub fn stop(&self) {
+        if !self.is_running() {
             return;
         }
         run_pg("pg_ctl", &["-D", path_str(&self.data()), "-m", "immediate", "-w", "-t", "60", "stop"]);
-        self.running = false;
+        self.running.store(false, std::sync::atomic::Ordering::SeqCst);
     }
 
     /// The server's log, for failure messages.
@@ -136,7 +136,7 @@ fn path_str(path: &Path) -> &str {
 
 impl Drop for PgCluster {
     fn drop(&mut self) {
-        if self.running {
+        if self.is_running() {
             let program = bin_dir().join("pg_ctl");
             let data = self.data();
             let args = ["-D", path_str(&data), "-m", "immediate", "-w", "stop"];
