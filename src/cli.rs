@@ -17,10 +17,12 @@ use uuid::Uuid;
 use crate::config::{LogFormat, Settings};
 use crate::cv::{CvExtractor, extract_file};
 use crate::db;
-use crate::db::companies::{Company, CompanyChanges, NewCompany};
+use crate::db::companies::{Company, CompanyChanges, NewCompany, PageSettingsChanges};
 use crate::db::job_offers::OfferFields;
 use crate::domain::api_key::NewApiKey;
+use crate::domain::company_page::{AccentColor, LogoImage, parse_embed_origins};
 use crate::domain::import_credentials::{ImportEnvironment, NewImportClient};
+use crate::http::pages::urls::{jobs_url, offer_url};
 use crate::service::{demo, offer_import};
 
 #[derive(Parser)]
@@ -95,6 +97,8 @@ enum CompanyCommand {
         /// The language of the emails to candidates.
         #[arg(long, default_value = "fr", value_parser = ["fr", "en"])]
         locale: String,
+        #[command(flatten)]
+        page: CompanyPageArgs,
     },
     /// Change a company's name, locale or auto-reject threshold.
     Update {
@@ -112,7 +116,40 @@ enum CompanyCommand {
         /// The company's new name.
         #[arg(long)]
         name: Option<String>,
+        #[command(flatten)]
+        page: CompanyPageArgs,
     },
+}
+
+/// What the company's hosted job pages show besides its name (CONTRACT §13).
+#[derive(Args)]
+struct CompanyPageArgs {
+    /// Origins allowed to frame the job pages, comma-separated (`https://careers.acme.com`); replaces the list,
+    /// an empty value clears it.
+    #[arg(long)]
+    embed_origins: Option<String>,
+    /// The pages' accent colour, as hex (`#1d4ed8`).
+    #[arg(long, conflicts_with = "no_accent_color")]
+    accent_color: Option<String>,
+    /// Back to the default accent colour.
+    #[arg(long)]
+    no_accent_color: bool,
+    /// A PNG, JPEG or WebP file (at most 24 KiB), stored in the database and served from the pages' origin.
+    #[arg(long, conflicts_with = "no_logo")]
+    logo: Option<PathBuf>,
+    /// Remove the logo.
+    #[arg(long)]
+    no_logo: bool,
+}
+
+impl CompanyPageArgs {
+    fn is_empty(&self) -> bool {
+        self.embed_origins.is_none()
+            && self.accent_color.is_none()
+            && !self.no_accent_color
+            && self.logo.is_none()
+            && !self.no_logo
+    }
 }
 
 #[derive(Subcommand)]
@@ -252,6 +289,11 @@ const ENVIRONMENT: &[EnvironmentVariable] = &[
         name: "LISTEN_ADDR",
         default: "127.0.0.1:8080",
         what: "address and port to serve on (0.0.0.0:8080 to accept other machines)",
+    },
+    EnvironmentVariable {
+        name: "PUBLIC_BASE_URL",
+        default: "(http://<LISTEN_ADDR>)",
+        what: "base of every link printed or served (job pages, sitemap, feed); 0.0.0.0 is written localhost",
     },
     EnvironmentVariable {
         name: "CAREER_API_RATE_LIMIT_PER_IP",
@@ -580,10 +622,10 @@ async fn run(command: Command, settings: Settings) -> anyhow::Result<Option<serd
             unreachable!("handled above")
         }
         Command::Migrate => json!({"migrated": true}),
-        Command::Company(command) => company(&db, command).await?,
+        Command::Company(command) => company(&db, command, &settings.public_base_url).await?,
         Command::ApiKey(command) => api_key(&db, command).await?,
         Command::ImportClient(command) => import_client(&db, command).await?,
-        Command::Offer(command) => offer(&db, command).await?,
+        Command::Offer(command) => offer(&db, command, &settings.public_base_url).await?,
         Command::Outbox(OutboxCommand::Failed) => serde_json::to_value(db::outbox::list_failed(&db).await?)?,
     };
     db.close().await;
@@ -618,7 +660,7 @@ async fn demo(settings: Settings) -> anyhow::Result<()> {
     std::fs::write(&sample_cv, demo::sample_cv_pdf())
         .with_context(|| format!("cannot write the sample CV {}", sample_cv.display()))?;
     let output = json!({
-        "company": company_json(&seeded.company),
+        "company": company_json(&seeded.company, &settings.public_base_url),
         "api_key": seeded.api_key,
         "api_key_reused": seeded.key_reused,
         "job_offer_id": seeded.offer_id,
@@ -633,6 +675,10 @@ async fn demo(settings: Settings) -> anyhow::Result<()> {
     println!("{output}");
     eprintln!("{}", demo::instructions(&seeded.api_key, address, seeded.offer_id, &sample_cv));
     eprintln!("{}", demo::teamio_instructions(&settings.public_base_url, &import_clients, &sample_cv));
+    // CONTRACT §13: the job pages, at the port actually bound when LISTEN_ADDR asked for any.
+    let pages_base =
+        if settings.listen_addr.port() == 0 { format!("http://{address}") } else { settings.public_base_url.clone() };
+    eprintln!("{}", demo::pages_instructions(&pages_base, &seeded.company, seeded.offer_id));
     crate::server::run(settings, listener, shutdown).await
 }
 
@@ -683,14 +729,52 @@ async fn cv_text(settings: &Settings, path: &std::path::Path) -> anyhow::Result<
     }))
 }
 
-fn company_json(company: &Company) -> serde_json::Value {
+fn company_json(company: &Company, public_base_url: &str) -> serde_json::Value {
     json!({
         "id": company.id,
         "name": company.name,
         "slug": company.slug,
         "auto_reject_threshold": company.auto_reject_threshold,
         "locale": company.locale,
+        // CONTRACT §13.
+        "jobs_url": jobs_url(public_base_url, &company.slug),
     })
+}
+
+/// The hosted pages' settings, parsed.
+struct PageSettings {
+    accent: Option<AccentColor>,
+    logo: Option<LogoImage>,
+    origins: Option<Vec<String>>,
+}
+
+/// The hosted pages' settings, checked before anything is written (CONTRACT §13).
+fn page_settings(page: &CompanyPageArgs) -> anyhow::Result<PageSettings> {
+    let accent = page.accent_color.as_deref().map(AccentColor::parse).transpose().map_err(|e| anyhow!(e))?;
+    let logo = match &page.logo {
+        Some(path) => {
+            let bytes = std::fs::read(path).with_context(|| format!("cannot read the logo file {}", path.display()))?;
+            Some(LogoImage::from_bytes(bytes).map_err(|e| anyhow!("{}: {e}", path.display()))?)
+        }
+        None => None,
+    };
+    let origins = page.embed_origins.as_deref().map(parse_embed_origins).transpose().map_err(|e| anyhow!(e))?;
+    Ok(PageSettings { accent, logo, origins })
+}
+
+async fn apply_page_settings(db: &PgPool, company: Company, page: &CompanyPageArgs) -> anyhow::Result<Company> {
+    if page.is_empty() {
+        return Ok(company);
+    }
+    let PageSettings { accent, logo, origins } = page_settings(page)?;
+    let changes = PageSettingsChanges {
+        accent_color: if page.no_accent_color { Some(None) } else { accent.as_ref().map(|a| Some(a.as_str())) },
+        logo: if page.no_logo { Some(None) } else { logo.as_ref().map(|l| Some((l.bytes.as_slice(), l.content_type))) },
+        embed_origins: origins.as_deref(),
+    };
+    db::companies::update_page_settings(db, company.id, &changes)
+        .await?
+        .ok_or_else(|| anyhow!("the company {:?} disappeared", company.slug))
 }
 
 async fn find_company(db: &PgPool, reference: &str) -> anyhow::Result<Company> {
@@ -699,33 +783,38 @@ async fn find_company(db: &PgPool, reference: &str) -> anyhow::Result<Company> {
         .ok_or_else(|| anyhow!("no company with id or slug {reference:?}"))
 }
 
-async fn company(db: &PgPool, command: CompanyCommand) -> anyhow::Result<serde_json::Value> {
+async fn company(db: &PgPool, command: CompanyCommand, public_base_url: &str) -> anyhow::Result<serde_json::Value> {
     let company = match command {
-        CompanyCommand::Create { name, slug, auto_reject_threshold, locale } => {
+        CompanyCommand::Create { name, slug, auto_reject_threshold, locale, page } => {
+            // Bad page settings are refused before the company is created.
+            page_settings(&page)?;
             let slug = slug.unwrap_or_else(|| slugify(&name));
             let new = NewCompany { name: &name, slug: &slug, auto_reject_threshold, locale: &locale };
-            db::companies::insert(db, &new).await.map_err(|e| match db::violated_constraint(&e) {
+            let created = db::companies::insert(db, &new).await.map_err(|e| match db::violated_constraint(&e) {
                 Some("companies_slug_key") => anyhow!("a company with the slug {slug:?} already exists"),
                 Some("companies_slug_format") => {
                     anyhow!("the slug {slug:?} must be lowercase letters, digits and dashes (at most 63)")
                 }
                 Some("companies_name_present") => anyhow!("the company name must not be blank"),
                 _ => e.into(),
-            })?
+            })?;
+            apply_page_settings(db, created, &page).await?
         }
-        CompanyCommand::Update { company, auto_reject_threshold, no_auto_reject, locale, name } => {
+        CompanyCommand::Update { company, auto_reject_threshold, no_auto_reject, locale, name, page } => {
+            page_settings(&page)?;
             let id = find_company(db, &company).await?.id;
             let changes = CompanyChanges {
                 name: name.as_deref(),
                 auto_reject_threshold: if no_auto_reject { Some(None) } else { auto_reject_threshold.map(Some) },
                 locale: locale.as_deref(),
             };
-            db::companies::update(db, id, &changes)
+            let updated = db::companies::update(db, id, &changes)
                 .await?
-                .ok_or_else(|| anyhow!("the company {company:?} disappeared"))?
+                .ok_or_else(|| anyhow!("the company {company:?} disappeared"))?;
+            apply_page_settings(db, updated, &page).await?
         }
     };
-    Ok(company_json(&company))
+    Ok(company_json(&company, public_base_url))
 }
 
 async fn api_key(db: &PgPool, command: ApiKeyCommand) -> anyhow::Result<serde_json::Value> {
@@ -754,7 +843,7 @@ async fn api_key(db: &PgPool, command: ApiKeyCommand) -> anyhow::Result<serde_js
     })
 }
 
-async fn offer(db: &PgPool, command: OfferCommand) -> anyhow::Result<serde_json::Value> {
+async fn offer(db: &PgPool, command: OfferCommand, public_base_url: &str) -> anyhow::Result<serde_json::Value> {
     let offer = match command {
         OfferCommand::Create { company, fields } => {
             let company = find_company(db, &company).await?;
@@ -782,10 +871,12 @@ async fn offer(db: &PgPool, command: OfferCommand) -> anyhow::Result<serde_json:
             return Ok(json!({"imported": imported}));
         }
     };
-    // The same shape as the API's JobOffer, plus the offer's recruitment_id (CONTRACT §12).
+    // The same shape as the API's JobOffer, plus the offer's recruitment_id (CONTRACT §12) and its page (§13).
+    let slug = db::companies::find(db, offer.company_id).await?.map(|c| c.slug).unwrap_or_default();
     let mut output = serde_json::to_value(&offer)?;
     if let Some(object) = output.as_object_mut() {
         object.insert("recruitment_id".to_owned(), offer.recruitment_id.into());
+        object.insert("url".to_owned(), json!(offer_url(public_base_url, &slug, offer.id)));
     }
     Ok(output)
 }

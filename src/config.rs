@@ -21,6 +21,8 @@ pub struct Settings {
     pub database_url: String,
     pub database_max_connections: u32,
     pub listen_addr: SocketAddr,
+    /// CONTRACT §10, §13: the base of every link the server prints or serves, without a trailing `/`.
+    pub public_base_url: String,
     /// CONTRACT §3: requests per client IP per 60 s window.
     pub rate_limit_per_ip: u32,
     /// Peers whose `X-Forwarded-For` / `X-Real-IP` are believed.
@@ -68,8 +70,6 @@ pub struct Settings {
     pub connection_limits: ConnectionLimits,
     /// CONTRACT §11: how long requests in flight get after SIGTERM.
     pub shutdown_timeout: Duration,
-    /// CONTRACT §10: the base of every link the server prints or serves, without a trailing `/`.
-    pub public_base_url: String,
     /// CONTRACT §12: the Teamio import API's limits and token lifetime.
     pub import: ImportSettings,
 }
@@ -229,17 +229,23 @@ impl Settings {
             bail!("IMPORT_TOKEN_TTL must be longer than zero");
         }
         let public_base_url = match var("PUBLIC_BASE_URL") {
-            Some(url) => url.trim().trim_end_matches('/').to_owned(),
+            Some(raw) => {
+                let url = url::Url::parse(raw.trim())
+                    .ok()
+                    .filter(|u| matches!(u.scheme(), "http" | "https") && u.host().is_some())
+                    .with_context(|| format!("PUBLIC_BASE_URL must be an http(s) URL, got {raw:?}"))?;
+                url.as_str().trim_end_matches('/').to_owned()
+            }
             None => default_public_base_url(listen_addr),
         };
 
         Ok(Settings {
-            public_base_url,
             import,
             database_url: or("DATABASE_URL", DEFAULT_DATABASE_URL),
             database_max_connections: u32::try_from(parsed("DATABASE_MAX_CONNECTIONS", "20")?)
                 .context("DATABASE_MAX_CONNECTIONS is too large")?,
             listen_addr,
+            public_base_url,
             rate_limit_per_ip: u32::try_from(rate_limit_per_ip).context("CAREER_API_RATE_LIMIT_PER_IP is too large")?,
             trusted_proxies,
             redis_url: var("REDIS_URL"),
@@ -280,6 +286,7 @@ impl fmt::Debug for Settings {
             .field("database_url", &redact_url(&self.database_url))
             .field("database_max_connections", &self.database_max_connections)
             .field("listen_addr", &self.listen_addr)
+            .field("public_base_url", &self.public_base_url)
             .field("rate_limit_per_ip", &self.rate_limit_per_ip)
             .field("trusted_proxies", &self.trusted_proxies)
             .field("redis_url", &self.redis_url.as_deref().map(redact_url))
@@ -303,7 +310,6 @@ impl fmt::Debug for Settings {
             .field("orphan_sweep_interval", &self.orphan_sweep_interval)
             .field("api_log_retention", &self.api_log_retention)
             .field("log_format", &self.log_format)
-            .field("public_base_url", &self.public_base_url)
             .field("import", &self.import)
             .field("database_connect_timeout", &self.database_connect_timeout)
             .field("database_acquire_timeout", &self.database_acquire_timeout)
@@ -334,10 +340,9 @@ fn ocr_settings(or: &dyn Fn(&str, &str) -> String) -> anyhow::Result<OcrSettings
 
 /// CONTRACT §10: `http://<LISTEN_ADDR>`, an unspecified host (`0.0.0.0`, `::`) written `localhost`.
 fn default_public_base_url(listen_addr: SocketAddr) -> String {
-    if listen_addr.ip().is_unspecified() {
-        format!("http://localhost:{}", listen_addr.port())
-    } else {
-        format!("http://{listen_addr}")
+    match listen_addr.ip() {
+        ip if ip.is_unspecified() => format!("http://localhost:{}", listen_addr.port()),
+        _ => format!("http://{listen_addr}"),
     }
 }
 
@@ -437,6 +442,22 @@ mod tests {
         assert_eq!(settings.api_log_retention, Duration::from_secs(90 * 86_400));
         assert_eq!(settings.mail_delivery, DeliveryPolicy::default());
         assert_eq!(settings.mail_smtp_timeout, crate::mail::DEFAULT_SMTP_TIMEOUT);
+    }
+
+    #[test]
+    fn public_base_url_defaults_to_the_listen_address() {
+        let base = |vars: &[(&str, &str)]| {
+            let vars: Vec<(String, String)> = vars.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+            Settings::from_lookup(|name| vars.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone()))
+                .map(|s| s.public_base_url)
+        };
+        assert_eq!(base(&[]).unwrap(), "http://127.0.0.1:8080");
+        assert_eq!(base(&[("LISTEN_ADDR", "0.0.0.0:9000")]).unwrap(), "http://localhost:9000");
+        assert_eq!(base(&[("LISTEN_ADDR", "[::]:9000")]).unwrap(), "http://localhost:9000");
+        assert_eq!(base(&[("LISTEN_ADDR", "[::1]:9000")]).unwrap(), "http://[::1]:9000");
+        assert_eq!(base(&[("PUBLIC_BASE_URL", "https://jobs.acme.com/")]).unwrap(), "https://jobs.acme.com");
+        assert_eq!(base(&[("PUBLIC_BASE_URL", "https://acme.com/careers/")]).unwrap(), "https://acme.com/careers");
+        assert!(base(&[("PUBLIC_BASE_URL", "jobs.acme.com")]).is_err());
     }
 
     #[test]

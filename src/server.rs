@@ -83,6 +83,7 @@ pub async fn run_with_pool(
         api_log,
         intake: intake.clone(),
         import_api: Arc::new(import_api),
+        public_base_url: settings.public_base_url.clone().into(),
         client_ip_header: settings.client_ip_header,
         connection_limits: settings.connection_limits.clone(),
         shutdown_timeout: settings.shutdown_timeout,

@@ -91,7 +91,7 @@ fn companies_are_created_and_updated() {
     assert_eq!(company["locale"], "en");
     let mut keys: Vec<&str> = company.as_object().unwrap().keys().map(String::as_str).collect();
     keys.sort_unstable();
-    assert_eq!(keys, ["auto_reject_threshold", "id", "locale", "name", "slug"]);
+    assert_eq!(keys, ["auto_reject_threshold", "id", "jobs_url", "locale", "name", "slug"]);
 
     let updated =
         cli.json(&["company", "update", "cafe-creme", "--no-auto-reject", "--locale", "fr", "--name", "Crème"]);
@@ -157,7 +157,7 @@ fn offers_are_created_updated_and_imported() {
     assert!(offer["published_at"].as_str().unwrap().ends_with('Z'), "open offers are published now");
     let mut keys: Vec<&str> = offer.as_object().unwrap().keys().map(String::as_str).collect();
     keys.sort_unstable();
-    // CONTRACT §12: the CLI's JobOffer also shows the offer's recruitment_id.
+    // CONTRACT §12 and §13: the CLI's JobOffer also shows the offer's recruitment_id and its page.
     assert_eq!(
         keys,
         [
@@ -169,7 +169,8 @@ fn offers_are_created_updated_and_imported() {
             "recruitment_id",
             "status",
             "title",
-            "updated_at"
+            "updated_at",
+            "url"
         ]
     );
 
@@ -272,6 +273,34 @@ fn cv_text_prints_what_the_server_extracts() {
     assert!(cli.failure(&["cv-text", doc.to_str().unwrap()]).contains("unsupported file format"));
     let empty = common::corpus_dir().join("pdf/pdfjs_empty.pdf");
     assert!(cli.failure(&["cv-text", empty.to_str().unwrap()]).contains("no text"));
+}
+
+#[test]
+fn company_page_settings_are_checked_and_links_use_public_base_url() {
+    let cli = Cli::new();
+    let company = cli.json(&["company", "create", "--name", "Acme", "--embed-origins", "https://careers.acme.test"]);
+    assert_eq!(company["jobs_url"], "http://127.0.0.1:8080/jobs/acme");
+    let logo = std::env::temp_dir().join(format!("talqo-logo-{}.svg", Uuid::new_v4().simple()));
+    std::fs::write(&logo, "<svg onload=\"alert(1)\"/>").unwrap();
+    let logo = logo.to_str().unwrap();
+    assert!(cli.failure(&["company", "update", "acme", "--logo", logo]).contains("PNG, JPEG or WebP"));
+    assert!(cli.failure(&["company", "update", "acme", "--accent-color", "red"]).contains("hex colour"));
+    assert!(
+        cli.failure(&["company", "update", "acme", "--embed-origins", "https://a.test; script-src *"])
+            .contains("origin")
+    );
+    assert!(
+        cli.failure(&["company", "create", "--name", "Bad", "--embed-origins", "not an origin"]).contains("origin"),
+        "refused before the company is created"
+    );
+    assert!(cli.failure(&["company", "update", "bad"]).contains("no company"));
+    cli.json(&["company", "update", "acme", "--accent-color", "#0F766E", "--embed-origins", ""]);
+    let offer = cli.json(&["offer", "create", "--company", "acme", "--title", "Designer"]);
+    assert_eq!(offer["url"], format!("http://127.0.0.1:8080/jobs/acme/{}", offer["id"].as_str().unwrap()));
+    let output =
+        cli.command(&["company", "update", "acme"]).env("PUBLIC_BASE_URL", "https://jobs.acme.test/").output().unwrap();
+    let company: Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(company["jobs_url"], "https://jobs.acme.test/jobs/acme");
 }
 
 /// The names of the variables an operator may set: every `NAME=` line of `.env.example` (commented or not)

@@ -361,3 +361,61 @@ pub async fn find_by_recruitment_id(db: impl PgExecutor<'_>, recruitment_id: i64
         .fetch_optional(db)
         .await
 }
+
+/// CONTRACT §13: the statuses whose offers the hosted pages show and take applications for.
+const PUBLISHED: &str = "status IN ('open', 'active')";
+
+/// One page of a company's published offers for its hosted pages (CONTRACT §13), newest first as §4, with
+/// `location` and `job_type` filtered as §4; `query.status` is not used. Returns the page and the total.
+pub async fn list_published(
+    db: &PgPool,
+    company_id: Uuid,
+    query: &JobOfferQuery,
+) -> sqlx::Result<(Vec<JobOffer>, i64)> {
+    let filters = |sql: &mut QueryBuilder<'_, Postgres>| {
+        sql.push(" WHERE company_id = ").push_bind(company_id).push(format!(" AND {PUBLISHED}"));
+        if let Some(pattern) = query.location_pattern() {
+            sql.push(" AND location ILIKE ").push_bind(pattern);
+        }
+        if let Some(job_type) = &query.job_type {
+            sql.push(" AND job_type = ").push_bind(job_type.clone());
+        }
+    };
+    let mut count = QueryBuilder::new("SELECT count(*) FROM job_offers");
+    filters(&mut count);
+    let total: i64 = count.build_query_scalar().fetch_one(db).await?;
+    if query.offset() >= total {
+        return Ok((Vec::new(), total));
+    }
+    let mut page = QueryBuilder::new(format!("SELECT {COLUMNS} FROM job_offers"));
+    filters(&mut page);
+    page.push(" ORDER BY published_at DESC NULLS LAST, id LIMIT ")
+        .push_bind(query.per_page)
+        .push(" OFFSET ")
+        .push_bind(query.offset());
+    Ok((page.build_query_as().fetch_all(db).await?, total))
+}
+
+/// The job types of a company's published offers, for the hosted list's filter.
+pub async fn published_job_types(db: &PgPool, company_id: Uuid) -> sqlx::Result<Vec<String>> {
+    sqlx::query_scalar(&format!(
+        "SELECT DISTINCT job_type FROM job_offers
+         WHERE company_id = $1 AND {PUBLISHED} AND job_type IS NOT NULL AND job_type <> ''
+         ORDER BY job_type LIMIT 100"
+    ))
+    .bind(company_id)
+    .fetch_all(db)
+    .await
+}
+
+/// Up to `limit` of a company's published offers, newest first: the sitemap and the job feed.
+pub async fn all_published(db: &PgPool, company_id: Uuid, limit: i64) -> sqlx::Result<Vec<JobOffer>> {
+    sqlx::query_as(&format!(
+        "SELECT {COLUMNS} FROM job_offers WHERE company_id = $1 AND {PUBLISHED}
+         ORDER BY published_at DESC NULLS LAST, id LIMIT $2"
+    ))
+    .bind(company_id)
+    .bind(limit)
+    .fetch_all(db)
+    .await
+}

@@ -4,6 +4,7 @@
 pub mod api_key;
 pub mod application_source;
 pub mod candidate;
+pub mod company_page;
 pub mod control_characters;
 pub mod email;
 pub mod import_credentials;

@@ -76,6 +76,19 @@ pub async fn read_application_form(
     max_cv_bytes: u64,
     spool_dir: &Path,
 ) -> Result<ApplicationFields, FormError> {
+    read_form_fields(body, boundary, max_cv_bytes, spool_dir, &[]).await.map(|(form, _)| form)
+}
+
+/// [`read_application_form`], also keeping the text parts named in `extra_fields` (the HTML form's consent
+/// checkbox and honeypot, CONTRACT §13), under the same limits.
+pub async fn read_form_fields(
+    body: Body,
+    boundary: String,
+    max_cv_bytes: u64,
+    spool_dir: &Path,
+    extra_fields: &[&'static str],
+) -> Result<(ApplicationFields, Vec<(&'static str, TextValue)>), FormError> {
+    let mut extras: Vec<(&'static str, TextValue)> = Vec::new();
     let limits = multer::SizeLimit::new().whole_stream(max_cv_bytes.saturating_add(BODY_ALLOWANCE_BEYOND_CV));
     let stream = OneChunkPerPoll { inner: body.into_data_stream(), yield_now: false };
     let mut multipart =
@@ -103,12 +116,19 @@ pub async fn read_application_form(
         if parts > MAX_PARTS {
             return Err(FormError::Invalid);
         }
-        let known = field.name().and_then(Field::from_name);
-        let result = match known {
-            Some(Field::Cv) if form.cv.is_none() => spool_cv(field, max_cv_bytes, spool_dir, &mut form).await,
-            Some(text) if text != Field::Cv && !form.text.iter().any(|(f, _)| *f == text) => {
+        let name = field.name().unwrap_or("").to_owned();
+        let known = Field::from_name(&name);
+        let extra = extra_fields.iter().copied().find(|e| *e == name).filter(|e| !extras.iter().any(|(x, _)| x == e));
+        let result = match (known, extra) {
+            (Some(Field::Cv), _) if form.cv.is_none() => spool_cv(field, max_cv_bytes, spool_dir, &mut form).await,
+            (Some(text), _) if text != Field::Cv && !form.text.iter().any(|(f, _)| *f == text) => {
                 form.text.push((text, TextValue::default()));
                 let slot = &mut form.text.last_mut().expect("just pushed").1;
+                read_text(field, slot).await
+            }
+            (None, Some(extra)) => {
+                extras.push((extra, TextValue::default()));
+                let slot = &mut extras.last_mut().expect("just pushed").1;
                 read_text(field, slot).await
             }
             _ => drain(field).await,
@@ -120,7 +140,7 @@ pub async fn read_application_form(
             Err(ReadError::Spool(error)) => return Err(FormError::Spool(error)),
         }
     }
-    Ok(form)
+    Ok((form, extras))
 }
 
 /// Hands multer one chunk of the body per poll. multer reads its source for as long as data is ready, so a

@@ -19,6 +19,7 @@ pub mod job_offers;
 pub mod listing_cache;
 pub mod metrics;
 pub mod openapi;
+pub mod pages;
 pub mod rate_limit;
 pub mod teamio;
 
@@ -59,6 +60,8 @@ pub struct AppState {
     pub intake: Arc<Intake>,
     /// CONTRACT §12: the Teamio import API's limits and token lifetime.
     pub import_api: Arc<teamio::ImportApi>,
+    /// CONTRACT §10, §13: `PUBLIC_BASE_URL`, the base of the links the hosted pages serve.
+    pub public_base_url: Arc<str>,
     /// CONTRACT §11: the one forwarded header believed from `trusted_proxies`.
     pub client_ip_header: ClientIpHeader,
     /// CONTRACT §11: timeouts and the connection cap, applied by [`serve`].
@@ -86,6 +89,7 @@ pub fn router(state: AppState) -> Router {
 
     Router::new()
         .nest("/api", career_site)
+        .nest("/jobs", pages::router(state.clone()))
         .merge(health::router())
         .merge(openapi::router())
         .merge(metrics::router())

@@ -72,6 +72,14 @@ pub async fn seed(db: &PgPool, key_file: &Path) -> anyhow::Result<SeededDemo> {
                 &NewCompany { name: "Demo Company", slug: "demo", auto_reject_threshold: None, locale: "en" },
             )
             .await?;
+            // CONTRACT §13: the demo's job pages show the brand settings a company can make.
+            let company = db::companies::update_page_settings(
+                db,
+                company.id,
+                &db::companies::PageSettingsChanges { accent_color: Some(Some("#0f766e")), ..Default::default() },
+            )
+            .await?
+            .unwrap_or(company);
             for (title, location, job_type, description) in OFFERS {
                 let fields = OfferFields {
                     title: Some((*title).to_owned()),
@@ -136,6 +144,16 @@ pub fn instructions(api_key: &str, listen_addr: SocketAddr, offer_id: Uuid, samp
          Then check the application (use the application_id it returned):\n  \
          curl \"{base}/api/job_applications/APPLICATION_ID\" -H \"X-API-Key: {api_key}\"\n\n\
          The API description: {base}/openapi.json\n"
+    )
+}
+
+/// CONTRACT §13: the demo company's hosted pages, to open in a browser.
+pub fn pages_instructions(public_base_url: &str, company: &Company, offer_id: Uuid) -> String {
+    use crate::http::pages::urls::{jobs_url, offer_url};
+    format!(
+        "The demo company's job pages (no integration needed: share these links):\n  {}\n  {}\n",
+        jobs_url(public_base_url, &company.slug),
+        offer_url(public_base_url, &company.slug, offer_id)
     )
 }
 
