@@ -48,6 +48,9 @@ enum Command {
     /// Create or change companies.
     #[command(subcommand)]
     Company(CompanyCommand),
+    /// Read applications, whichever door they came through.
+    #[command(subcommand)]
+    Application(ApplicationCommand),
     /// Create, list and revoke API keys.
     #[command(subcommand, name = "api-key")]
     ApiKey(ApiKeyCommand),
@@ -228,6 +231,15 @@ enum OfferCommand {
         /// The JSON Lines file.
         #[arg(long)]
         file: PathBuf,
+    },
+}
+
+#[derive(Subcommand)]
+enum ApplicationCommand {
+    /// Print an application with its candidate, scoring, steps, attachments and consents.
+    Show {
+        /// The application's id.
+        id: Uuid,
     },
 }
 
@@ -626,6 +638,7 @@ async fn run(command: Command, settings: Settings) -> anyhow::Result<Option<serd
         Command::ApiKey(command) => api_key(&db, command).await?,
         Command::ImportClient(command) => import_client(&db, command).await?,
         Command::Offer(command) => offer(&db, command, &settings.public_base_url).await?,
+        Command::Application(ApplicationCommand::Show { id }) => application_json(&db, id).await?,
         Command::Outbox(OutboxCommand::Failed) => serde_json::to_value(db::outbox::list_failed(&db).await?)?,
     };
     db.close().await;
@@ -879,6 +892,48 @@ async fn offer(db: &PgPool, command: OfferCommand, public_base_url: &str) -> any
         object.insert("url".to_owned(), json!(offer_url(public_base_url, &slug, offer.id)));
     }
     Ok(output)
+}
+
+/// CONTRACT §10 and §12: the application with its candidate, scoring, steps, attachments and consents.
+async fn application_json(db: &PgPool, id: Uuid) -> anyhow::Result<serde_json::Value> {
+    use crate::domain::timestamp::format;
+    let details = db::job_applications::details(db, id).await?.ok_or_else(|| anyhow!("no application with id {id}"))?;
+    let steps = db::job_applications::steps(db, id).await?;
+    let attachments = db::application_attachments::for_application(db, id).await?;
+    let consents = db::application_consents::for_application(db, id).await?;
+    Ok(json!({
+        "id": details.id,
+        "company_id": details.company_id,
+        "job_offer_id": details.job_offer_id,
+        "status": details.status,
+        "source": details.source,
+        "cover_letter": details.cover_letter,
+        "created_at": format(&details.created_at),
+        "updated_at": format(&details.updated_at),
+        "candidate": {
+            "id": details.candidate_id,
+            "email": details.email,
+            "first_name": details.first_name,
+            "last_name": details.last_name,
+            "phone": details.phone,
+            "linkedin_url": details.linkedin_url,
+            "cv": details.cv_object_key.as_ref().map(|key| json!({
+                "object_key": key,
+                "content_type": details.cv_content_type,
+                "size_bytes": details.cv_size_bytes,
+            })),
+        },
+        "scoring": {
+            "status": details.scoring_status,
+            "rating": details.rating,
+            "ai_resume_summary": details.ai_resume_summary,
+            "first_impression_text": details.first_impression_text,
+            "cv_text_source": details.cv_text_source,
+        },
+        "steps": steps.iter().map(|(status, at)| json!({"status": status, "created_at": format(at)})).collect::<Vec<_>>(),
+        "attachments": attachments,
+        "consents": consents,
+    }))
 }
 
 fn offer_write_error(error: sqlx::Error, fields: &OfferFields) -> anyhow::Error {

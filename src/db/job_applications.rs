@@ -40,6 +40,55 @@ pub async fn find(db: impl PgExecutor<'_>, id: Uuid) -> sqlx::Result<Option<JobA
     .await
 }
 
+/// An application with its candidate and scoring, for operators (`talqo-server application show`).
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct ApplicationDetails {
+    pub id: Uuid,
+    pub company_id: Uuid,
+    pub job_offer_id: Uuid,
+    pub status: String,
+    pub source: String,
+    pub cover_letter: String,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    pub candidate_id: Uuid,
+    pub email: String,
+    pub first_name: String,
+    pub last_name: String,
+    pub phone: Option<String>,
+    pub linkedin_url: Option<String>,
+    pub cv_object_key: Option<String>,
+    pub cv_content_type: Option<String>,
+    pub cv_size_bytes: Option<i64>,
+    pub scoring_status: String,
+    pub rating: Option<i16>,
+    pub ai_resume_summary: Option<String>,
+    pub first_impression_text: Option<String>,
+    pub cv_text_source: Option<String>,
+}
+
+pub async fn details(db: impl PgExecutor<'_>, id: Uuid) -> sqlx::Result<Option<ApplicationDetails>> {
+    sqlx::query_as(
+        "SELECT a.id, a.company_id, a.job_offer_id, a.status, a.source, a.cover_letter, a.created_at, a.updated_at,
+                c.id AS candidate_id, c.email, c.first_name, c.last_name, c.phone, c.linkedin_url, c.cv_object_key,
+                c.cv_content_type, c.cv_size_bytes, a.scoring_status, a.rating, a.ai_resume_summary,
+                a.first_impression_text, a.cv_text_source
+         FROM job_applications a JOIN candidates c ON c.id = a.candidate_id
+         WHERE a.id = $1",
+    )
+    .bind(id)
+    .fetch_optional(db)
+    .await
+}
+
+/// The application's pipeline steps, oldest first: (status, created_at).
+pub async fn steps(db: impl PgExecutor<'_>, application_id: Uuid) -> sqlx::Result<Vec<(String, DateTime<Utc>)>> {
+    sqlx::query_as("SELECT status, created_at FROM candidate_steps WHERE application_id = $1 ORDER BY created_at")
+        .bind(application_id)
+        .fetch_all(db)
+        .await
+}
+
 /// The receipt of application `id` (CONTRACT §6's answer), as it is now.
 pub async fn receipt(db: impl PgExecutor<'_>, id: Uuid) -> sqlx::Result<Option<ApplicationReceipt>> {
     sqlx::query_as("SELECT id, candidate_id, status, created_at FROM job_applications WHERE id = $1")

@@ -113,6 +113,30 @@ async fn an_import_completes_with_its_attachments_consent_letter_and_email() {
     assert!(consent.0);
     assert_eq!(consent.1.unwrap().to_rfc3339(), "2099-12-31T23:59:59+00:00");
     assert_eq!(consent.2.as_deref(), Some("gdpr.txt"));
+    // Operators see the same through `talqo-server application show` (CONTRACT §10, §12).
+    let shown = std::process::Command::new(env!("CARGO_BIN_EXE_talqo-server"))
+        .args(["application", "show", &application_id.to_string()])
+        .env_clear()
+        .env("DATABASE_URL", &door.app.settings.database_url)
+        .env("RUST_LOG", "warn")
+        .output()
+        .unwrap();
+    assert!(shown.status.success(), "{}", String::from_utf8_lossy(&shown.stderr));
+    let shown: Value = serde_json::from_slice(&shown.stdout).unwrap();
+    assert_eq!(shown["id"], application_id.to_string());
+    assert_eq!(shown["cover_letter"], "I would love to join.");
+    assert_eq!(shown["scoring"]["status"], "scored");
+    assert_eq!(shown["steps"][0]["status"], "awaiting_advance");
+    let shown_attachments = shown["attachments"].as_array().unwrap();
+    assert_eq!(shown_attachments.len(), 2, "{shown}");
+    assert_eq!(shown_attachments[0]["filename"], "cv.pdf");
+    assert_eq!(shown_attachments[0]["detected_content_type"], "application/pdf");
+    assert_eq!(shown_attachments[1]["declared_content_type"], "text/plain");
+    assert!(shown_attachments[1]["size_bytes"].as_i64().unwrap() > 0);
+    assert_eq!(shown["consents"][0]["granted"], true);
+    assert_eq!(shown["consents"][0]["valid_to"], "2099-12-31T23:59:59Z");
+    assert_eq!(shown["consents"][0]["has_document"], true);
+    assert!(shown["consents"][0]["recorded_at"].as_str().unwrap().ends_with('Z'));
     let emails: i64 = sqlx::query_scalar("SELECT count(*) FROM email_outbox WHERE application_id = $1")
         .bind(application_id)
         .fetch_one(&door.app.db)
