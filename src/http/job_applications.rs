@@ -68,7 +68,8 @@ pub struct ApplicationFormFields {
     cover_letter: Option<String>,
 }
 
-/// What `POST /api/job_applications` answers (CONTRACT §6).
+// CONTRACT §6.
+/// What `POST /api/job_applications` answers.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct ApplicationCreated {
     pub application_id: Uuid,
@@ -91,7 +92,8 @@ impl From<ApplicationReceipt> for ApplicationCreated {
     }
 }
 
-/// What `GET /api/job_applications/{id}` answers (CONTRACT §7).
+// CONTRACT §7.
+/// What `GET /api/job_applications/{id}` answers.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct ApplicationStatus {
     pub id: Uuid,

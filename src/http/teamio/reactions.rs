@@ -310,7 +310,8 @@ fn database_unavailable(error: sqlx::Error) -> TeamioError {
     }
 }
 
-/// A request's state (CONTRACT §12).
+// CONTRACT §12.
+/// A request's state.
 #[derive(Serialize, utoipa::ToSchema)]
 pub struct ReactionStatus {
     #[serde(rename = "requestUuid")]

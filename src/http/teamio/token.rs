@@ -18,10 +18,11 @@ const MAX_TOKEN_REQUEST_BYTES: usize = 16 * 1024;
 #[derive(utoipa::ToSchema)]
 #[allow(dead_code)]
 pub struct TokenRequest {
-    /// The import client's `client_id`.
-    #[schema(example = "tic_0123456789abcdefghijklmn")]
+    /// The import client's `client_id`; not blank.
+    #[schema(example = "tic_0123456789abcdefghijklmn", min_length = 1, pattern = r"\S")]
     username: String,
-    /// The import client's `client_secret`.
+    /// The import client's `client_secret`; not blank.
+    #[schema(example = "tis_secret", min_length = 1, pattern = r"\S")]
     password: String,
 }
 
