@@ -9,9 +9,9 @@ use uuid::Uuid;
 use crate::domain::job_offer_query::JobOfferQuery;
 use crate::domain::timestamp;
 
-// CONTRACT §4: exactly these fields. (Doc comments here become the OpenAPI description.)
-/// A job offer as the API shows it.
-#[derive(Debug, Clone, sqlx::FromRow, Serialize, utoipa::ToSchema)]
+/// A row of `job_offers`. It serialises as the operator's command line prints an offer (the Talqo API's
+/// JobOffer is `http::job_offers::JobOfferView`).
+#[derive(Debug, Clone, sqlx::FromRow, Serialize)]
 pub struct JobOffer {
     pub id: Uuid,
     #[serde(skip)]
@@ -22,12 +22,10 @@ pub struct JobOffer {
     pub location: Option<String>,
     pub job_type: Option<String>,
     #[serde(serialize_with = "timestamp::serialize_option")]
-    #[schema(value_type = Option<String>, format = DateTime, example = "2024-01-15T10:00:00Z")]
     pub published_at: Option<DateTime<Utc>>,
     /// open, closed, active, draft, or a company's own value.
     pub status: String,
     #[serde(serialize_with = "timestamp::serialize")]
-    #[schema(value_type = String, format = DateTime, example = "2024-01-15T10:00:00Z")]
     pub updated_at: DateTime<Utc>,
     /// The offer's numeric id for the Teamio import API (CONTRACT §12): shown by the CLI, not by the Talqo API.
     #[serde(skip)]
@@ -352,6 +350,18 @@ pub async fn import_batch(conn: &mut PgConnection, company_id: Uuid, batch: &[Of
     .execute(&mut *conn)
     .await?;
     Ok(result.rows_affected())
+}
+
+/// The company's open offer titled `title` if there is one, else its newest open offer (the demo's example).
+pub async fn first_open_titled(db: &PgPool, company_id: Uuid, title: &str) -> sqlx::Result<Option<Uuid>> {
+    sqlx::query_scalar(
+        "SELECT id FROM job_offers WHERE company_id = $1 AND status = 'open'
+         ORDER BY title = $2 DESC, published_at DESC NULLS LAST, id LIMIT 1",
+    )
+    .bind(company_id)
+    .bind(title)
+    .fetch_optional(db)
+    .await
 }
 
 /// The offer with this numeric id (CONTRACT §12 `recruitmentId`).

@@ -138,6 +138,11 @@ async fn create_database_if_missing(options: &PgConnectOptions) -> anyhow::Resul
     Ok(())
 }
 
+/// Whether the database answers (`/readyz`).
+pub async fn ping(pool: &PgPool) -> sqlx::Result<()> {
+    sqlx::query("SELECT 1").execute(pool).await.map(|_| ())
+}
+
 /// The SQLSTATE of a database error, if it is one.
 pub fn sql_state(error: &sqlx::Error) -> Option<String> {
     match error {

@@ -25,7 +25,7 @@ async fn healthz() -> Json<Value> {
 const READINESS_DEADLINE: Duration = Duration::from_millis(800);
 
 async fn readyz(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
-    let probe = tokio::time::timeout(READINESS_DEADLINE, sqlx::query("SELECT 1").execute(&state.db)).await;
+    let probe = tokio::time::timeout(READINESS_DEADLINE, crate::db::ping(&state.db)).await;
     match probe {
         Ok(Ok(_)) => Ok(Json(json!({"status": "success", "data": {"ready": true}}))),
         Ok(Err(error)) => {

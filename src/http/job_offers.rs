@@ -9,8 +9,11 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Extension, Json, Router};
+use chrono::{DateTime, Utc};
+use serde::Serialize;
 use utoipa::openapi::RefOr;
 use utoipa::openapi::schema::{AnyOfBuilder, KnownFormat, ObjectBuilder, OneOfBuilder, Schema, SchemaFormat, Type};
+use uuid::Uuid;
 
 use super::AppState;
 use super::envelope::{Page, Pagination, Success};
@@ -20,7 +23,44 @@ use crate::db;
 use crate::db::job_offers::JobOffer;
 use crate::domain::job_offer_query::JobOfferQuery;
 use crate::domain::strict_uuid::parse_strict_uuid;
+use crate::domain::timestamp;
 use crate::service::auth::{Caller, OffersVersion};
+
+// CONTRACT §4: exactly these fields. (Doc comments here become the OpenAPI description.)
+/// A job offer as the API shows it.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[schema(as = JobOffer)]
+pub struct JobOfferView {
+    pub id: Uuid,
+    pub title: String,
+    /// Markdown (CommonMark + GFM).
+    pub description: String,
+    pub location: Option<String>,
+    pub job_type: Option<String>,
+    #[serde(serialize_with = "timestamp::serialize_option")]
+    #[schema(value_type = Option<String>, format = DateTime, example = "2024-01-15T10:00:00Z")]
+    pub published_at: Option<DateTime<Utc>>,
+    /// open, closed, active, draft, or a company's own value.
+    pub status: String,
+    #[serde(serialize_with = "timestamp::serialize")]
+    #[schema(value_type = String, format = DateTime, example = "2024-01-15T10:00:00Z")]
+    pub updated_at: DateTime<Utc>,
+}
+
+impl From<JobOffer> for JobOfferView {
+    fn from(offer: JobOffer) -> Self {
+        JobOfferView {
+            id: offer.id,
+            title: offer.title,
+            description: offer.description,
+            location: offer.location,
+            job_type: offer.job_type,
+            published_at: offer.published_at,
+            status: offer.status,
+            updated_at: offer.updated_at,
+        }
+    }
+}
 
 /// Routes relative to `/api`. Each call makes the listing cache of one server instance.
 pub fn router() -> Router<AppState> {
@@ -56,7 +96,7 @@ const LISTING_VARY: HeaderValue = HeaderValue::from_static("X-API-Key, Authoriza
         ("If-None-Match" = Option<String>, Header, description = "The `ETag` of a listing already held: 304 while it is unchanged."),
     ),
     responses(
-        (status = 200, description = "A page of offers, newest first (unpublished last)", body = Page<JobOffer>, headers(
+        (status = 200, description = "A page of offers, newest first (unpublished last)", body = Page<JobOfferView>, headers(
             ("ETag" = String, description = "Tag of this answer, for `If-None-Match`"),
             ("Cache-Control" = String, description = "`private, no-cache`: keep it, but revalidate with `If-None-Match` before reuse"),
             ("Vary" = String, description = "`X-API-Key, Authorization`"))),
@@ -87,7 +127,7 @@ pub async fn list_job_offers(
             let (offers, total) = db::job_offers::list(&state.db, caller.company_id, &query).await?;
             let page = Page {
                 status: "success",
-                data: offers,
+                data: offers.into_iter().map(JobOfferView::from).collect::<Vec<_>>(),
                 pagination: Pagination::new(query.page, query.per_page, total),
             };
             let body = serde_json::to_vec(&page).map_err(ApiError::internal)?;
@@ -179,7 +219,7 @@ fn refuse_control_characters(query: &JobOfferQuery) -> ApiResult<()> {
     tag = "Job offers",
     params(("job_offer_id" = Uuid, Path, description = "The offer's id: xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx, hexadecimal digits in either case", pattern = r"^[0-9a-fA-F]{8}-([0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}$")),
     responses(
-        (status = 200, description = "The offer", body = Success<JobOffer>),
+        (status = 200, description = "The offer", body = Success<JobOfferView>),
         (status = 400, description = "`Invalid job offer ID format`", body = ErrorBody),
         (status = 401, description = "`API key is required` or `Invalid API key`", body = ErrorBody),
         (status = 403, description = "`Job offer does not belong to your company`", body = ErrorBody),
@@ -191,7 +231,7 @@ pub async fn get_job_offer(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,
     id: Result<Path<String>, PathRejection>,
-) -> ApiResult<Json<Success<JobOffer>>> {
+) -> ApiResult<Json<Success<JobOfferView>>> {
     // CONTRACT §5: the id's format is checked before any query.
     let id = id
         .ok()
@@ -201,7 +241,7 @@ pub async fn get_job_offer(
     if offer.company_id != caller.company_id {
         return Err(ApiError::forbidden("Job offer does not belong to your company"));
     }
-    Ok(Json(Success::new(offer)))
+    Ok(Json(Success::new(JobOfferView::from(offer))))
 }
 
 /// `GET /api/job_offers/` names no offer: a missing id is an invalid one (Talqo: "Invalid or missing UUID").

@@ -19,8 +19,8 @@ use utoipa_swagger_ui::{Config, SwaggerUi};
 use super::AppState;
 use super::envelope::{Pagination, Success};
 use super::error::ErrorBody;
+use super::job_offers::JobOfferView;
 use super::{job_applications, job_offers, teamio};
-use crate::db::job_offers::JobOffer;
 use job_applications::{ApplicationCreated, ApplicationStatus};
 
 pub const DOCUMENT_PATH: &str = "/openapi.json";
@@ -59,12 +59,12 @@ pub const DOCS_PATH: &str = "/docs";
         teamio::reactions::reaction_status
     ),
     components(schemas(
-        JobOffer,
+        JobOfferView,
         job_offers::PositiveInteger,
         job_offers::PublicationBound,
         Pagination,
         ErrorBody,
-        Success<JobOffer>,
+        Success<JobOfferView>,
         ApplicationCreated,
         ApplicationStatus,
         Success<ApplicationCreated>,

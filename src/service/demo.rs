@@ -95,13 +95,9 @@ pub async fn seed(db: &PgPool, key_file: &Path) -> anyhow::Result<SeededDemo> {
         }
     };
     let (api_key, key_reused) = demo_key(db, &company, key_file).await?;
-    let offer_id: Uuid = sqlx::query_scalar(
-        "SELECT id FROM job_offers WHERE company_id = $1 AND status = 'open'
-         ORDER BY title = 'Full Stack Developer' DESC, published_at DESC NULLS LAST, id LIMIT 1",
-    )
-    .bind(company.id)
-    .fetch_one(db)
-    .await?;
+    let offer_id = db::job_offers::first_open_titled(db, company.id, "Full Stack Developer")
+        .await?
+        .ok_or_else(|| anyhow::anyhow!("the demo company has no open offer"))?;
     Ok(SeededDemo { company, api_key, key_reused, offer_id })
 }
 
