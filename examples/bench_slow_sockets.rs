@@ -92,7 +92,9 @@ async fn main() -> anyhow::Result<()> {
         .stdout(Stdio::null())
         .spawn()
         .context("starting the server")?;
+    println!("load average at the start: {}", load_average());
     let result = run(&args.sockets, args.hold, &address, &key, &server).await;
+    println!("load average at the end: {}", load_average());
     Command::new("kill").args(["-TERM", &server.id().to_string()]).status().ok();
     let status = server.wait()?;
     println!("server exit after SIGTERM: {status}");
@@ -242,6 +244,13 @@ fn summary(times: &[Duration]) -> String {
     let at = |q: f64| sorted[((sorted.len() - 1) as f64 * q).round() as usize];
     let ms = |d: Duration| format!("{:.1} ms", d.as_secs_f64() * 1000.0);
     format!("n={} p50 {} p99 {} max {}", sorted.len(), ms(at(0.5)), ms(at(0.99)), ms(at(1.0)))
+}
+
+/// The machine's load (1, 5, 15 min): the figures mean little on a busy machine.
+fn load_average() -> String {
+    let raw = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
+    let fields: Vec<&str> = raw.split_whitespace().take(3).collect();
+    format!("{} (1, 5, 15 min)", fields.join(" "))
 }
 
 /// (VmRSS, VmHWM) of a process, in KiB.
