@@ -14,6 +14,8 @@
 //! Options: `--clients N`, `--requests N`, `--big-clients N`, `--binary PATH`. PostgreSQL:
 //! `TALQO_TEST_POSTGRES_URL` (default `postgres://postgres@127.0.0.1:5432`).
 
+#[path = "support/padded_pdf.rs"]
+mod padded_pdf;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::sync::Arc;
@@ -63,7 +65,7 @@ async fn main() -> anyhow::Result<()> {
     let mut server = Server::start(&binary, &files).await?;
     println!("talqo-server {} — Teamio import benchmark", binary.display());
 
-    let cv = b64(&padded_pdf(CV_BYTES)?);
+    let cv = b64(&padded_pdf::padded_pdf(CV_BYTES)?);
     let letter = b64("I would love to join your team: Rust, PostgreSQL and Kubernetes are my daily tools.".as_bytes());
     let started = Instant::now();
     let mut clients = JoinSet::new();
@@ -131,7 +133,7 @@ async fn main() -> anyhow::Result<()> {
     // 2. Memory: the peak of this phase only (writing 5 to clear_refs resets VmHWM).
     std::fs::write(format!("/proc/{}/clear_refs", server.pid), "5").ok();
     let baseline = proc_status_kib(server.pid, "VmRSS")?;
-    let big_pdf = padded_pdf(BIG_FILE_BYTES)?;
+    let big_pdf = padded_pdf::padded_pdf(BIG_FILE_BYTES)?;
     let big_other: Vec<u8> = (0..BIG_FILE_BYTES).map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8).collect();
     let (big_pdf, big_other) = (Bytes::from(b64(&big_pdf)), Bytes::from(b64(&big_other)));
     let before: i64 =
@@ -349,54 +351,4 @@ fn proc_status_kib(pid: u32, field: &str) -> anyhow::Result<u64> {
         .lines()
         .find_map(|line| line.strip_prefix(field)?.strip_prefix(':')?.trim().strip_suffix("kB")?.trim().parse().ok())
         .with_context(|| format!("no {field} in /proc/{pid}/status"))
-}
-fn padded_pdf(size: usize) -> anyhow::Result<Vec<u8>> {
-    // The padding line is `%`, the padding, and a newline; the `startxref` offset grows by a few digits with the
-    // padding, so the length is corrected once or twice.
-    let mut padding = size.checked_sub(pdf_with_padding(0).len() + 2).context("the size is below the content's")?;
-    for _ in 0..4 {
-        let pdf = pdf_with_padding(padding);
-        match pdf.len().cmp(&size) {
-            std::cmp::Ordering::Equal => return Ok(pdf),
-            std::cmp::Ordering::Greater => padding -= pdf.len() - size,
-            std::cmp::Ordering::Less => padding += size - pdf.len(),
-        }
-    }
-    bail!("cannot pad a PDF to exactly {size} bytes")
-}
-
-fn pdf_with_padding(padding: usize) -> Vec<u8> {
-    let content: &[u8] =
-        b"BT /F1 12 Tf 72 720 Td (Bench Candidate, senior Rust engineer, PostgreSQL, Kubernetes) Tj ET";
-    let mut pdf = b"%PDF-1.4\n".to_vec();
-    if padding > 0 {
-        pdf.push(b'%');
-        pdf.extend(b"bench padding ".iter().copied().cycle().take(padding));
-        pdf.push(b'\n');
-    }
-    let objects: Vec<Vec<u8>> = vec![
-        b"<< /Type /Catalog /Pages 2 0 R >>".to_vec(),
-        b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>".to_vec(),
-        b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents 4 0 R \
-           /Resources << /Font << /F1 5 0 R >> >> >>"
-            .to_vec(),
-        [format!("<< /Length {} >>\nstream\n", content.len()).as_bytes(), content, b"\nendstream"].concat(),
-        b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>".to_vec(),
-    ];
-    let mut offsets = Vec::new();
-    for (index, body) in objects.iter().enumerate() {
-        offsets.push(pdf.len());
-        pdf.extend_from_slice(format!("{} 0 obj\n", index + 1).as_bytes());
-        pdf.extend_from_slice(body);
-        pdf.extend_from_slice(b"\nendobj\n");
-    }
-    let xref_at = pdf.len();
-    pdf.extend_from_slice(format!("xref\n0 {}\n0000000000 65535 f \n", objects.len() + 1).as_bytes());
-    for offset in offsets {
-        pdf.extend_from_slice(format!("{offset:010} 00000 n \n").as_bytes());
-    }
-    pdf.extend_from_slice(
-        format!("trailer\n<< /Size {} /Root 1 0 R >>\nstartxref\n{xref_at}\n%%EOF\n", objects.len() + 1).as_bytes(),
-    );
-    pdf
 }
