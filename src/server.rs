@@ -17,7 +17,7 @@ use crate::cv::CvExtractor;
 use crate::cv_storage::{CvStorage, storage_from_url};
 use crate::db;
 use crate::http::rate_limit::RateLimiter;
-use crate::http::{self, AppState};
+use crate::http::{self, AppState, SharedState};
 use crate::mail::{Mailer, mailer_with_smtp_timeout};
 use crate::observability;
 use crate::scoring::{BuiltinScorer, OpenAiScorer, OpenAiSettings, Scorer};
@@ -76,7 +76,7 @@ pub async fn run_with_pool(
         },
     ));
     let import_api = http::teamio::ImportApi::from_settings(&settings).await?;
-    let state = AppState {
+    let state = AppState::new(SharedState {
         db: db.clone(),
         rate_limiter: Arc::new(rate_limiter),
         trusted_proxies: settings.trusted_proxies.clone().into(),
@@ -87,7 +87,7 @@ pub async fn run_with_pool(
         client_ip_header: settings.client_ip_header,
         connection_limits: settings.connection_limits.clone(),
         shutdown_timeout: settings.shutdown_timeout,
-    };
+    });
     let worker_shutdown = CancellationToken::new();
     let intake_background = tokio::spawn(
         IntakeBackground {

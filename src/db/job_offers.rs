@@ -101,7 +101,7 @@ fn push_order_and_page(sql: &mut QueryBuilder<'_, Postgres>, query: &JobOfferQue
 
 /// The total as a scalar expression, without counting every matching offer:
 /// - no date bounds: a sum over `job_offer_counts` (migration 3), a few rows per location and job type;
-/// - date bounds: a sum over `job_offer_day_counts` (migration 6) for the whole days inside the bounds, plus a
+/// - date bounds: a sum of day counters (migrations 6 and 9) for the whole days inside the bounds, plus a
 ///   count of the offers published in the partial days at either end (at most a day's offers each).
 fn push_total(sql: &mut QueryBuilder<'_, Postgres>, company_id: Uuid, query: &JobOfferQuery) {
     let range = PublishedRange::of(query);
@@ -118,15 +118,7 @@ fn push_total(sql: &mut QueryBuilder<'_, Postgres>, company_id: Uuid, query: &Jo
         sql.push(")");
         return;
     };
-    sql.push("(SELECT COALESCE(sum(offers), 0)::bigint FROM job_offer_day_counts");
-    push_counter_filters(sql, company_id, query);
-    if let Some(first) = days.first {
-        sql.push(" AND published_on >= ").push_bind(first);
-    }
-    if let Some(end) = days.end {
-        sql.push(" AND published_on < ").push_bind(end);
-    }
-    sql.push(")");
+    push_whole_days_total(sql, company_id, query, days);
     if let (Some(from), Some(first)) = (range.from, days.first) {
         let first_midnight = midnight(first);
         if from < first_midnight {
@@ -147,9 +139,59 @@ fn push_total(sql: &mut QueryBuilder<'_, Postgres>, company_id: Uuid, query: &Jo
     }
 }
 
-/// Filters on a counter table (`job_offer_counts` or `job_offer_day_counts`). A location filter first finds
-/// the company's distinct locations that match in `job_offer_counts` (a few rows), then reads the counters of
-/// those locations only, through the primary key.
+/// The offers published on the whole days `days`, from the day counters:
+/// - without a location filter, `job_offer_type_day_counts` (one row per job type and day);
+/// - with one, the company's distinct locations that match are found in `job_offer_counts` (a few rows), and
+///   `job_offer_day_counts` is summed for each of them over the days, through its (location, day) index. The
+///   aggregate inside the lateral subquery keeps it a walk per location whatever the planner's statistics.
+fn push_whole_days_total(
+    sql: &mut QueryBuilder<'_, Postgres>,
+    company_id: Uuid,
+    query: &JobOfferQuery,
+    days: WholeDays,
+) {
+    let push_days = |sql: &mut QueryBuilder<'_, Postgres>| {
+        if let Some(first) = days.first {
+            sql.push(" AND published_on >= ").push_bind(first);
+        }
+        if let Some(end) = days.end {
+            sql.push(" AND published_on < ").push_bind(end);
+        }
+        if let Some(job_type) = &query.job_type {
+            sql.push(" AND job_type = ").push_bind(job_type.clone());
+        }
+    };
+    let Some(pattern) = query.location_pattern() else {
+        sql.push("(SELECT COALESCE(sum(offers), 0)::bigint FROM job_offer_type_day_counts WHERE company_id = ")
+            .push_bind(company_id)
+            .push(" AND status = ")
+            .push_bind(query.status.clone());
+        push_days(sql);
+        sql.push(")");
+        return;
+    };
+    sql.push(
+        "(SELECT COALESCE(sum(per_location.offers), 0)::bigint FROM (SELECT DISTINCT location FROM job_offer_counts",
+    )
+    .push(" WHERE company_id = ")
+    .push_bind(company_id)
+    .push(" AND status = ")
+    .push_bind(query.status.clone())
+    .push(" AND location ILIKE ")
+    .push_bind(pattern)
+    .push(
+        ") AS matching CROSS JOIN LATERAL (SELECT sum(offers) AS offers FROM job_offer_day_counts WHERE company_id = ",
+    )
+    .push_bind(company_id)
+    .push(" AND status = ")
+    .push_bind(query.status.clone())
+    .push(" AND location = matching.location");
+    push_days(sql);
+    sql.push(") AS per_location)");
+}
+
+/// Filters on `job_offer_counts`. A location filter first finds the company's distinct locations that match
+/// (a few rows), then reads the counters of those locations only, through the primary key.
 fn push_counter_filters(sql: &mut QueryBuilder<'_, Postgres>, company_id: Uuid, query: &JobOfferQuery) {
     sql.push(" WHERE company_id = ").push_bind(company_id);
     sql.push(" AND status = ").push_bind(query.status.clone());

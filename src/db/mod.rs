@@ -30,12 +30,32 @@ pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 pub async fn connect(database_url: &str, max_connections: u32) -> anyhow::Result<PgPool> {
     let options = PgConnectOptions::from_str(database_url).context("DATABASE_URL is not a PostgreSQL URL")?;
     create_database_if_missing(&options).await?;
-    PgPoolOptions::new()
-        .max_connections(max_connections)
-        .acquire_timeout(Duration::from_secs(10))
+    pool_options(max_connections, Duration::from_secs(10))
         .connect_with(options.log_slow_statements(tracing::log::LevelFilter::Warn, Duration::from_secs(1)))
         .await
         .context("cannot connect to PostgreSQL (DATABASE_URL)")
+}
+
+/// A connection idle for longer than this is checked with a round trip before it is handed out.
+const PING_CONNECTIONS_IDLE_FOR: Duration = Duration::from_secs(1);
+
+/// The pool every command and the server use. sqlx checks each connection with a round trip before handing
+/// it out, which doubles the round trips of a one-statement request (the listing's key lookup): only a
+/// connection idle for a while, the kind PostgreSQL may have closed meanwhile, is checked here. A connection
+/// that breaks in use is dropped by sqlx, and the request answers 503 (`is_database_unavailable`).
+fn pool_options(max_connections: u32, acquire_timeout: Duration) -> PgPoolOptions {
+    PgPoolOptions::new()
+        .max_connections(max_connections)
+        .acquire_timeout(acquire_timeout)
+        .test_before_acquire(false)
+        .before_acquire(|connection, meta| {
+            Box::pin(async move {
+                if meta.idle_for >= PING_CONNECTIONS_IDLE_FOR {
+                    connection.ping().await?;
+                }
+                Ok(true)
+            })
+        })
 }
 
 /// Connects and applies the migrations: what every command does before it touches a table.
@@ -65,9 +85,7 @@ pub async fn connect_and_migrate_when_ready(database_url: &str, settings: &PoolS
     loop {
         let attempt = async {
             create_database_if_missing(&options).await?;
-            let pool = PgPoolOptions::new()
-                .max_connections(settings.max_connections)
-                .acquire_timeout(settings.acquire_timeout)
+            let pool = pool_options(settings.max_connections, settings.acquire_timeout)
                 .connect_with(
                     options.clone().log_slow_statements(tracing::log::LevelFilter::Warn, Duration::from_secs(1)),
                 )

@@ -49,9 +49,27 @@ use connection::BodyTimedOut;
 use error::{ErrorMessage, ErrorShape, default_message, error_shape, shaped_error_response};
 use rate_limit::RateLimiter;
 
-/// What every handler and layer can reach.
+/// What every handler and layer can reach: one shared allocation, so that the clone every layer and
+/// extractor makes of it per request is one reference count rather than one per field.
 #[derive(Clone)]
-pub struct AppState {
+pub struct AppState(Arc<SharedState>);
+
+impl AppState {
+    pub fn new(shared: SharedState) -> Self {
+        AppState(Arc::new(shared))
+    }
+}
+
+impl std::ops::Deref for AppState {
+    type Target = SharedState;
+
+    fn deref(&self) -> &SharedState {
+        &self.0
+    }
+}
+
+/// The services and settings behind [`AppState`].
+pub struct SharedState {
     pub db: PgPool,
     pub rate_limiter: Arc<RateLimiter>,
     pub trusted_proxies: Arc<[IpNet]>,

@@ -165,8 +165,11 @@ async fn date_bounded_totals_from_day_counters_match_a_count() {
         for seconds in [0, 1, 3_600 * 12, 86_399] {
             n += 1;
             let city = if n % 3 == 0 { "Lyon" } else { "Paris" };
+            let job_type = if n % 2 == 0 { "CDI" } else { "Stage" };
             let at = day + TimeDelta::days(days) + TimeDelta::seconds(seconds);
-            app.offer(&acme, published(&format!("Offer {n}"), city, at)).await;
+            let offer =
+                OfferFields { job_type: Some(job_type.to_owned()), ..published(&format!("Offer {n}"), city, at) };
+            app.offer(&acme, offer).await;
         }
     }
     app.offer(&acme, OfferFields { published_at: None, ..open_offer("Never published") }).await;
@@ -180,6 +183,8 @@ async fn date_bounded_totals_from_day_counters_match_a_count() {
         .await
         .unwrap();
     sqlx::query("UPDATE job_offers SET status = 'closed' WHERE title = 'Offer 14'").execute(&app.db).await.unwrap();
+    sqlx::query("UPDATE job_offers SET job_type = 'CDI' WHERE title = 'Offer 15'").execute(&app.db).await.unwrap();
+    sqlx::query("DELETE FROM job_offers WHERE title = 'Offer 20'").execute(&app.db).await.unwrap();
 
     let bounds = [
         "2024-03-10",
@@ -202,8 +207,9 @@ async fn date_bounded_totals_from_day_counters_match_a_count() {
         }
     }
     for query in queries {
-        for location in ["", "&location=par"] {
-            let query = format!("?{query}{location}");
+        for (location, job_type) in [("", ""), ("&location=par", ""), ("", "CDI"), ("&location=par", "Stage")] {
+            let type_filter = if job_type.is_empty() { String::new() } else { format!("&job_type={job_type}") };
+            let query = format!("?{query}{location}{type_filter}");
             let (status, _, body) = listing(&app, &key, &query).await;
             assert_eq!(status, 200, "{query}: {body}");
             let parse = |name: &str| {
@@ -216,12 +222,13 @@ async fn date_bounded_totals_from_day_counters_match_a_count() {
                 "SELECT count(*) FROM job_offers WHERE company_id = $1 AND status = 'open'
                    AND ($2::timestamptz IS NULL OR published_at >= $2)
                    AND ($3::timestamptz IS NULL OR published_at <= $3)
-                   AND ($4 = '' OR location ILIKE '%par%')",
+                   AND ($4 = '' OR location ILIKE '%par%') AND ($5 = '' OR job_type = $5)",
             )
             .bind(acme.id)
             .bind(parse("published_after"))
             .bind(parse("published_before"))
             .bind(location)
+            .bind(job_type)
             .fetch_one(&app.db)
             .await
             .unwrap();
