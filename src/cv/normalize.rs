@@ -8,7 +8,7 @@ use unicode_normalization::{UnicodeNormalization, is_nfc};
 /// Normalises extracted text and truncates it to `max_chars` characters:
 /// - Unicode NFC, so `e` + combining acute (as some PDFs encode it) reads as `é`;
 /// - line breaks unified to `\n` (`\r\n`, `\r`, form feed, vertical tab, U+2028/U+2029);
-/// - NUL and the byte-order mark dropped, other control characters (except `\n` and `\t`)
+/// - NUL, the byte-order mark and soft hyphens dropped, other control characters (except `\n` and `\t`)
 ///   replaced by a space, so nothing downstream (PostgreSQL text, JSON, a prompt) chokes on them;
 /// - each line trimmed and its runs of spaces collapsed (PDF layout spacing);
 /// - at most one blank line in a row, and none at the start or end.
@@ -30,7 +30,8 @@ pub(crate) fn normalize_extracted_text(raw: &str, max_chars: usize) -> String {
             }
             '\n' | '\u{0B}' | '\u{0C}' | '\u{2028}' | '\u{2029}' => cleaned.push('\n'),
             '\t' => cleaned.push('\t'),
-            '\0' | '\u{FEFF}' => {}
+            // U+00AD, the soft hyphen, marks where a word may break: invisible, and in the way of a search.
+            '\0' | '\u{FEFF}' | '\u{AD}' => {}
             c if c.is_control() => cleaned.push(' '),
             c => cleaned.push(c),
         }

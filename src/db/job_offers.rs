@@ -63,9 +63,10 @@ impl<'r> sqlx::FromRow<'r, PgRow> for ListingRow {
 /// total is computed once and the page joined to it, every row carrying it. A page past the end is not walked
 /// (`offset < total` gates the page scan), so an absurd page number costs no more than the total.
 pub fn listing_sql<'a>(prefix: &str, company_id: Uuid, query: &JobOfferQuery) -> QueryBuilder<'a, Postgres> {
-    let mut sql = QueryBuilder::new(format!("{prefix}SELECT listing_total.total, o.* FROM (SELECT "));
+    // MATERIALIZED: the total is referenced twice (selected, and gating the page), and is computed once.
+    let mut sql = QueryBuilder::new(format!("{prefix}WITH listing_total AS MATERIALIZED (SELECT "));
     push_total(&mut sql, company_id, query);
-    sql.push(" AS total) AS listing_total LEFT JOIN LATERAL (SELECT ");
+    sql.push(" AS total) SELECT listing_total.total, o.* FROM listing_total LEFT JOIN LATERAL (SELECT ");
     sql.push(COLUMNS);
     sql.push(" FROM job_offers");
     push_filters(&mut sql, company_id, query, PublishedRange::of(query));
@@ -74,6 +75,22 @@ pub fn listing_sql<'a>(prefix: &str, company_id: Uuid, query: &JobOfferQuery) ->
     // The page's order again: a join does not promise to keep its subquery's.
     sql.push(") AS o ON true ORDER BY o.published_at DESC NULLS LAST, o.id");
     sql
+}
+
+/// After a bulk write (an import of many offers): the counter tables' old row versions are vacuumed, and the
+/// planner's statistics refreshed. Each batch of an import rewrites the counters it touches, and until
+/// autovacuum comes by, a date-bounded total walks every dead version: 40 ms instead of 2 ms at a million
+/// offers right after loading them.
+pub async fn tidy_after_bulk_write(db: &PgPool) -> sqlx::Result<()> {
+    // Two statements: VACUUM cannot run in the implicit transaction of a multi-statement query.
+    sqlx::raw_sql(
+        "VACUUM (ANALYZE) job_offer_counts, job_offer_day_counts, job_offer_type_day_counts,
+                          job_offer_listing_versions",
+    )
+    .execute(db)
+    .await?;
+    sqlx::raw_sql("ANALYZE job_offers").execute(db).await?;
+    Ok(())
 }
 
 /// The listing's total alone, after `prefix` (for the benchmark's plans).

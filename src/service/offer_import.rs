@@ -14,6 +14,8 @@ use crate::db::job_offers::OfferFields;
 
 const BATCH_SIZE: usize = 5_000;
 const PROGRESS_EVERY: u64 = 100_000;
+/// An import of at least this many offers is followed by [`db::job_offers::tidy_after_bulk_write`].
+const TIDY_AFTER: u64 = 10_000;
 
 pub async fn import_json_lines(db: &PgPool, company_id: Uuid, path: &Path) -> anyhow::Result<u64> {
     let file = tokio::fs::File::open(path).await.with_context(|| format!("cannot open {}", path.display()))?;
@@ -41,6 +43,11 @@ pub async fn import_json_lines(db: &PgPool, company_id: Uuid, path: &Path) -> an
     }
     tx.commit().await?;
     eprintln!("{imported} offers imported in {:.1}s", started.elapsed().as_secs_f64());
+    if imported >= TIDY_AFTER {
+        let tidying = Instant::now();
+        db::job_offers::tidy_after_bulk_write(db).await.context("vacuuming the listing's counters")?;
+        eprintln!("listing counters vacuumed and analyzed in {:.1}s", tidying.elapsed().as_secs_f64());
+    }
     Ok(imported)
 }
 

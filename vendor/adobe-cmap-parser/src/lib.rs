@@ -1,4 +1,5 @@
-//! adobe-cmap-parser 0.4.1 with a hand-written lexer in place of its `pom` grammar.
+//! adobe-cmap-parser 0.4.1 with a hand-written lexer in place of its `pom` grammar (also used by this
+//! project's copy of type1-encoding-parser, hence `Value::Procedure`).
 //!
 //! `pdf-extract` parses every font's ToUnicode CMap with this crate, on every page. The original
 //! grammar built a boxed parser per token and formatted an error message for every alternative
@@ -17,6 +18,8 @@ pub enum Value {
     Number(String),
     Integer(i64),
     Array(Vec<Value>),
+    /// `{ … }`: a PostScript procedure (in Type 1 font programs; see the type1-encoding-parser copy).
+    Procedure(Vec<Value>),
     Operator(String),
     Boolean(bool),
     Dictionary(HashMap<String, Value>),
@@ -48,7 +51,7 @@ pub fn parse(input: &[u8]) -> Result<Vec<Value>, Error> {
         }
         match lexer.value(0) {
             Some(value) => values.push(value),
-            // A byte that starts no value (a stray `)`, `]`, `>`, `{`…): skipped.
+            // A byte that starts no value (a stray `)`, `]`, `>`, `}`…): skipped.
             None => lexer.pos += 1,
         }
     }
@@ -122,14 +125,15 @@ impl Lexer<'_> {
                 self.pos += 1;
                 Some(Value::LiteralString(self.hex_string()))
             }
-            b'[' if depth < MAX_DEPTH => {
+            b'[' | b'{' if depth < MAX_DEPTH => {
                 self.pos += 1;
+                let close = if byte == b'[' { b']' } else { b'}' };
                 let mut items = Vec::new();
                 loop {
                     self.skip_space_and_comments();
                     match self.peek() {
                         None => break,
-                        Some(b']') => {
+                        Some(b) if b == close => {
                             self.pos += 1;
                             break;
                         }
@@ -139,7 +143,7 @@ impl Lexer<'_> {
                         },
                     }
                 }
-                Some(Value::Array(items))
+                Some(if byte == b'[' { Value::Array(items) } else { Value::Procedure(items) })
             }
             b'+' | b'-' | b'.' | b'0'..=b'9' => self.number(),
             _ if byte.is_ascii_alphabetic() || matches!(byte, b'*' | b'\'' | b'"') => {
@@ -560,9 +564,9 @@ end
 
     #[test]
     fn stray_bytes_are_skipped_and_the_rest_is_read() {
-        let values = parse(b") ] } { 1 beginbfchar <01> <0041> endbfchar").unwrap();
+        let values = parse(b") ] } > 1 beginbfchar <01> <0041> endbfchar").unwrap();
         assert_eq!(values.len(), 5);
-        assert_eq!(get_unicode_map(b") ] } { 1 beginbfchar <01> <0041> endbfchar").unwrap()[&1], vec![0, 0x41]);
+        assert_eq!(get_unicode_map(b") ] } > 1 beginbfchar <01> <0041> endbfchar").unwrap()[&1], vec![0, 0x41]);
     }
 
     #[test]

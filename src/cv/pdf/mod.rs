@@ -17,6 +17,8 @@ use unicode_normalization::char::is_combining_mark;
 
 use super::bidi;
 
+mod page_contents;
+
 /// A gap wider than this fraction of the font size between two glyphs is a word break (the
 /// threshold `pdftotext` uses too, so both split words alike).
 const WORD_GAP: f64 = 0.1;
@@ -42,6 +44,8 @@ pub(crate) fn load(bytes: &[u8]) -> Result<Document, String> {
         document.decrypt("").map_err(|e| format!("encrypted PDF: {e}"))?;
     }
     patch_unsupported_fonts(&mut document);
+    slim_font_programs(&mut document);
+    page_contents::prepare_page_contents(&mut document);
     Ok(document)
 }
 
@@ -165,6 +169,41 @@ pub(crate) fn patch_unsupported_fonts(document: &mut Document) {
                 dict.set("Encoding", Object::Name(b"WinAnsiEncoding".to_vec()));
             }
         }
+    }
+}
+
+/// Keeps of the embedded font programs only what `pdf-extract` reads, once per document instead of once per
+/// page and font: a Type 1 program (`FontFile`) is decompressed and cut after its clear-text part (where its
+/// built-in encoding is; the rest is encrypted glyph outlines), and a TrueType program (`FontFile2`), which it
+/// decompresses and drops unread, is emptied. Together they were a quarter of the time spent on some CVs.
+fn slim_font_programs(document: &mut Document) {
+    use pdf_extract::Object;
+    let mut type1 = Vec::new();
+    let mut truetype = Vec::new();
+    for object in document.objects.values() {
+        let Ok(descriptor) = object.as_dict() else { continue };
+        if let Ok(Object::Reference(id)) = descriptor.get(b"FontFile") {
+            type1.push(*id);
+        }
+        if let Ok(Object::Reference(id)) = descriptor.get(b"FontFile2") {
+            truetype.push(*id);
+        }
+    }
+    for (id, keep_clear_text) in
+        type1.into_iter().map(|id| (id, true)).chain(truetype.into_iter().map(|id| (id, false)))
+    {
+        let Some(Object::Stream(stream)) = document.objects.get_mut(&id) else { continue };
+        let content = match keep_clear_text {
+            true => {
+                let Ok(mut program) = stream.decompressed_content() else { continue };
+                if let Some(at) = memchr::memmem::find(&program, b"eexec") {
+                    program.truncate(at + b"eexec".len());
+                }
+                program
+            }
+            false => Vec::new(),
+        };
+        stream.set_plain_content(content);
     }
 }
 
