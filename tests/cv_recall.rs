@@ -49,12 +49,6 @@ fn extractor() -> CvExtractor {
 /// Files where this extraction is known to stay under the bar, why, and the recall it must keep
 /// (so that they cannot get worse unnoticed). Every other file must reach `REQUIRED_RECALL`.
 const KNOWN_GAPS: &[(&str, f64, &str)] = &[
-    (
-        "altacv_sample.pdf",
-        0.80,
-        "icons carry /ActualText (\"email: mailto:…\") that pdftotext reads and pdf-extract does not",
-    ),
-    ("altacv_mmayer.pdf", 0.88, "same /ActualText icons as altacv_sample"),
     ("pdfa_pdf20-utf8-test.pdf", 0.0, "lopdf refuses the PDF 2.0 trailer"),
     ("pdfjs_scan-bad.pdf", 0.0, "lopdf refuses the broken cross-reference table"),
     ("pdfjs_Type3WordSpacing.pdf", 0.0, "pdf-extract gives no text for these Type 3 glyphs"),
@@ -114,13 +108,10 @@ async fn every_cv_and_text_pdf_reaches_the_word_recall_of_pdftotext() {
 
 #[tokio::test]
 async fn every_cv_is_read_without_exception() {
-    // No CV may rely on KNOWN_GAPS except the two AltaCV samples (icons with /ActualText).
+    // No CV may rely on KNOWN_GAPS.
     let extractor = extractor();
     for path in pdfs_in("cv") {
         let name = path.file_name().unwrap().to_string_lossy().into_owned();
-        if name.starts_with("altacv_") {
-            continue;
-        }
         let (_, extracted) = extract_file(&extractor, &path, u64::MAX).await.unwrap();
         let (found, missed) = recall(&pdftotext(&path), &extracted.text);
         assert!(found >= REQUIRED_RECALL, "{name}: {found:.3}, missed {missed:?}");

@@ -8,7 +8,7 @@
 //! is shown instead, once, where the span's first text was, in a font added for it whose ToUnicode map gives
 //! back the text's own characters.
 //!
-//! Every page's content is decompressed here (by up to two threads) and put back as one plain stream, so that
+//! The pages' content is decompressed here (by two threads) and put back as one plain stream, so that
 //! `pdf-extract` does not decompress it again: the look for `/ActualText` costs no second decompression.
 
 use std::collections::BTreeSet;
@@ -19,15 +19,25 @@ use pdf_extract::{Dictionary, Document, Object, ObjectId, Stream, StringFormat};
 /// The name under which the added font is put in a rewritten page's font resources.
 const FONT_NAME: &[u8] = b"TalqoActualText";
 
-/// Decompresses every page's content into one plain stream, and rewrites the pages with `/ActualText`
-/// spans. A page whose content cannot be read or decoded is left as it was (`pdf-extract` reports it).
+/// Pages prepared at most, and decompressed bytes at most: past either (a document of thousands of pages,
+/// far longer than a CV), the remaining pages are left as they are, and read without `/ActualText`.
+const MAX_PREPARED_PAGES: usize = 1_000;
+const MAX_PREPARED_BYTES: usize = 32 << 20;
+
+/// Decompresses the pages' content into one plain stream each, and rewrites the pages with `/ActualText`
+/// spans. A page whose content cannot be read is left as it was (`pdf-extract` reports it).
 pub(crate) fn prepare_page_contents(document: &mut Document) {
-    let pages: Vec<ObjectId> = document.get_pages().into_values().collect();
+    let mut pages: Vec<ObjectId> = document.get_pages().into_values().collect();
+    pages.truncate(MAX_PREPARED_PAGES);
     let contents = decompress_pages(document, &pages);
     let mut rewritten = Vec::new();
     let mut characters = BTreeSet::new();
+    let mut prepared_bytes = 0;
     for (page_id, content) in pages.iter().zip(contents) {
         let Some(content) = content else { continue };
+        if prepared_bytes > MAX_PREPARED_BYTES {
+            break;
+        }
         let properties = page_properties(document, *page_id);
         let content = match has_actual_text(&content, &properties) {
             true => match rewrite(document, &content, &properties, &mut characters) {
@@ -39,6 +49,7 @@ pub(crate) fn prepare_page_contents(document: &mut Document) {
             },
             false => content,
         };
+        prepared_bytes += content.len();
         let stream = document.add_object(Stream::new(Dictionary::new(), content));
         if let Ok(page) = document.get_object_mut(*page_id).and_then(Object::as_dict_mut) {
             page.set("Contents", Object::Reference(stream));
@@ -53,22 +64,28 @@ pub(crate) fn prepare_page_contents(document: &mut Document) {
     }
 }
 
-/// Each page's content, decompressed; `None` for a page without readable content.
+/// Each page's content, decompressed, by two threads; `None` for a page without readable content, and for
+/// the pages after [`MAX_PREPARED_BYTES`] (each thread counts its own half).
 fn decompress_pages(document: &Document, pages: &[ObjectId]) -> Vec<Option<Vec<u8>>> {
-    let read = |page_id: &ObjectId| {
-        let streams = document.get_page_contents(*page_id);
-        if streams.is_empty() {
-            return None;
+    let read_all = |pages: &[ObjectId]| {
+        let mut bytes = 0;
+        let mut contents = Vec::with_capacity(pages.len());
+        for page_id in pages {
+            let content = (bytes <= MAX_PREPARED_BYTES / 2 && !document.get_page_contents(*page_id).is_empty())
+                .then(|| document.get_page_content(*page_id).ok())
+                .flatten();
+            bytes += content.as_ref().map_or(0, Vec::len);
+            contents.push(content);
         }
-        document.get_page_content(*page_id).ok()
+        contents
     };
     if pages.len() < 2 {
-        return pages.iter().map(read).collect();
+        return read_all(pages);
     }
     let (first, second) = pages.split_at(pages.len() / 2);
     std::thread::scope(|scope| {
-        let other = scope.spawn(|| second.iter().map(read).collect::<Vec<_>>());
-        let mut contents: Vec<_> = first.iter().map(read).collect();
+        let other = scope.spawn(|| read_all(second));
+        let mut contents = read_all(first);
         // A panic while decompressing is the parser's; the worker reports it as it does any other.
         contents.extend(other.join().unwrap_or_else(|payload| std::panic::resume_unwind(payload)));
         contents
