@@ -151,6 +151,34 @@ pub(crate) fn ocr_pages(
     Ok(texts)
 }
 
+/// Reads the given 1-based `pages` with `pdftotext` (beside `pdftoppm`, from the same poppler-utils), within
+/// `deadline`: a second reading of the text layer for pages that `pdf-extract` gave no usable text from (Type 3
+/// glyphs, vertical writing, CJK fonts without a Unicode map), before they are rendered for OCR. Returns each
+/// page's text in order, empty where it read nothing or is not installed.
+pub(crate) fn poppler_text_pages(programs: &OcrPrograms, pdf: &Path, pages: &[u32], deadline: Instant) -> Vec<String> {
+    let pdftotext = programs.pdftoppm.with_file_name("pdftotext");
+    let Ok(dir) = tempfile::Builder::new().prefix("talqo-text-").tempdir() else {
+        return vec![String::new(); pages.len()];
+    };
+    pages
+        .iter()
+        .map(|&page| {
+            let number = page.to_string();
+            let output = dir.path().join(format!("page-{page}.txt"));
+            let mut command = Command::new(&pdftotext);
+            command.env_clear().args(["-q", "-enc", "UTF-8", "-f", &number, "-l", &number]).arg(pdf).arg(&output);
+            if !run_until(command, deadline, "pdftotext").is_ok_and(|status| status.is_some_and(|s| s.success())) {
+                return String::new();
+            }
+            let mut bytes = Vec::new();
+            if let Ok(file) = std::fs::File::open(&output) {
+                let _ = file.take(MAX_OCR_OUTPUT_BYTES).read_to_end(&mut bytes);
+            }
+            String::from_utf8_lossy(&bytes).into_owned()
+        })
+        .collect()
+}
+
 /// Runs `command` (its environment already cleared by the caller) with no stdio, killing it at
 /// `deadline`. A non-zero exit is not an error (the page is then empty); running out of time is.
 fn run_until(mut command: Command, deadline: Instant, name: &str) -> Result<Option<ExitStatus>, String> {

@@ -23,7 +23,9 @@ use rlimit::Resource;
 
 use super::docx::extract_docx_text;
 use super::normalize::normalize_extracted_text;
-use super::ocr::{DEFAULT_OCR_LANGUAGES, DEFAULT_OCR_MAX_PAGES, DEFAULT_OCR_TIMEOUT, OcrPrograms, ocr_pages};
+use super::ocr::{
+    DEFAULT_OCR_LANGUAGES, DEFAULT_OCR_MAX_PAGES, DEFAULT_OCR_TIMEOUT, OcrPrograms, ocr_pages, poppler_text_pages,
+};
 use super::pdf::{load, split_ligatures, text_layer, usable_chars};
 use super::protocol::{
     FRAME_FAILED, FRAME_OCR_STARTED, FRAME_PANICKED, final_tag, format_from_code, read_request, write_frame,
@@ -50,6 +52,8 @@ const DEFAULT_MAX_JOBS: u64 = 1;
 /// Largest file the worker (or the OCR programs it starts) may write: a page image at 300 dpi is
 /// about 9 MB; a hostile page size must not fill the disk.
 const MAX_FILE_BYTES: u64 = 64 * 1024 * 1024;
+/// How long `pdftotext` may take over the pages without a usable text layer.
+const POPPLER_TIME_LIMIT: Duration = Duration::from_secs(4);
 /// A page with fewer usable characters than this has no usable text layer and is read by OCR.
 pub(crate) const MIN_USABLE_CHARS_PER_PAGE: usize = 20;
 
@@ -180,7 +184,7 @@ fn run_job(
     Ok((normalize_extracted_text(&raw, settings.max_chars), source))
 }
 
-/// The text layer of every page, and OCR for the pages without a usable one (only when the
+/// The text layer of every page, and for the pages without a usable one `pdftotext`, then OCR (only when the
 /// parser read the whole document: a file it cannot read is not handed to a second parser).
 fn pdf_job(path: &Path, settings: &JobSettings, notices: &mut impl Write) -> Result<(String, TextSource), JobFailure> {
     let bytes = std::fs::read(path).map_err(|_| JobFailure::Failed("could not read the file".to_owned()))?;
@@ -199,6 +203,7 @@ fn pdf_job(path: &Path, settings: &JobSettings, notices: &mut impl Write) -> Res
 
     let mut source = TextSource::TextLayer;
     if let Some((programs, max_pages, timeout, languages)) = &settings.ocr {
+        read_again_with_poppler(programs, path, &mut pages, *max_pages);
         let wanted: Vec<u32> = pages
             .iter()
             .enumerate()
@@ -235,6 +240,28 @@ fn pdf_job(path: &Path, settings: &JobSettings, notices: &mut impl Write) -> Res
         }
     }
     Ok((split_ligatures(&pages.join("\n\n")), source))
+}
+
+/// Pages without a usable text layer get `pdftotext`'s reading of it when that one is usable: poppler (already
+/// handed the file to render pages for OCR) reads fonts `pdf-extract` does not, faster and better than OCR.
+/// It runs inside the job's own time limit (before OCR's is added), so it gets a few seconds at most.
+fn read_again_with_poppler(programs: &OcrPrograms, path: &Path, pages: &mut [String], max_pages: u32) {
+    let wanted: Vec<u32> = pages
+        .iter()
+        .enumerate()
+        .filter(|(_, text)| usable_chars(text) < MIN_USABLE_CHARS_PER_PAGE)
+        .filter_map(|(index, _)| u32::try_from(index + 1).ok())
+        .take(max_pages as usize)
+        .collect();
+    if wanted.is_empty() {
+        return;
+    }
+    let texts = poppler_text_pages(programs, path, &wanted, Instant::now() + POPPLER_TIME_LIMIT);
+    for (page, text) in wanted.iter().zip(texts) {
+        if usable_chars(&text) >= MIN_USABLE_CHARS_PER_PAGE {
+            pages[*page as usize - 1] = text;
+        }
+    }
 }
 
 /// Whether OCR read something the page's text layer does not already say: anything, when the

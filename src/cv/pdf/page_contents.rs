@@ -197,11 +197,10 @@ fn rewrite(
                 }
             }
             b"BDC" | b"BMC" => marks.push(false),
-            b"EMC" => {
-                if marks.pop() == Some(true) {
-                    inside_span = false;
-                    pending = None;
-                }
+            // Every EMC closes a mark (the guard pops it); the outermost actual-text one ends the span.
+            b"EMC" if marks.pop() == Some(true) => {
+                inside_span = false;
+                pending = None;
             }
             b"Tf" => {
                 if let [name, size] = operand_tokens(operands)[..] {
@@ -212,13 +211,13 @@ fn rewrite(
                 out.extend_from_slice(&content[copied..operation.start]);
                 copied = operation.end;
                 // `'` and `"` move to the next line (`"` setting the spacings first): keep that.
-                if operator == b"\"" {
-                    if let [word_spacing, char_spacing, _] = operand_tokens(operands)[..] {
-                        out.extend_from_slice(word_spacing);
-                        out.extend_from_slice(b" Tw ");
-                        out.extend_from_slice(char_spacing);
-                        out.extend_from_slice(b" Tc ");
-                    }
+                if operator == b"\""
+                    && let [word_spacing, char_spacing, _] = operand_tokens(operands)[..]
+                {
+                    out.extend_from_slice(word_spacing);
+                    out.extend_from_slice(b" Tw ");
+                    out.extend_from_slice(char_spacing);
+                    out.extend_from_slice(b" Tc ");
                 }
                 if operator == b"'" || operator == b"\"" {
                     out.extend_from_slice(b"T* ");
