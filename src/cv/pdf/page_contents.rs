@@ -313,9 +313,9 @@ enum Token {
     Open,
     /// `]` or `>>` (or `}`).
     Close,
-    /// A string or a name.
+    /// A string, a name, a number, `true`, `false` or `null`.
     Operand,
-    /// A number, `true`, `false`, `null` or an operator.
+    /// An operator.
     Word,
 }
 
@@ -395,7 +395,10 @@ impl Lexer<'_> {
             b')' | b'>' => Token::Operand,
             _ => {
                 self.skip_regular();
-                Token::Word
+                match &self.bytes[start..self.pos] {
+                    [b'0'..=b'9' | b'+' | b'-' | b'.', ..] | b"true" | b"false" | b"null" => Token::Operand,
+                    _ => Token::Word,
+                }
             }
         };
         Some((start, token))
