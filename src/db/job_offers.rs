@@ -158,9 +158,12 @@ fn push_total(sql: &mut QueryBuilder<'_, Postgres>, company_id: Uuid, query: &Jo
 
 /// The offers published on the whole days `days`, from the day counters:
 /// - without a location filter, `job_offer_type_day_counts` (one row per job type and day);
-/// - with one, the company's distinct locations that match are found in `job_offer_counts` (a few rows), and
-///   `job_offer_day_counts` is summed for each of them over the days, through its (location, day) index. The
-///   aggregate inside the lateral subquery keeps it a walk per location whatever the planner's statistics.
+/// - with one, `job_offer_day_counts` summed over the days for each location, through its (location, day) index,
+///   walking the smaller of two sets of the company's distinct locations (from `job_offer_counts`, a few rows):
+///   those that match (their sum is the total), or those that do not (the total is then the sum of all
+///   locations minus theirs), so that a pattern matching nearly every city costs no more than one matching
+///   few. The aggregate inside each lateral subquery keeps it a walk per location whatever the planner's
+///   statistics, and a `CASE` runs only the branch it takes.
 fn push_whole_days_total(
     sql: &mut QueryBuilder<'_, Postgres>,
     company_id: Uuid,
@@ -178,33 +181,42 @@ fn push_whole_days_total(
             sql.push(" AND job_type = ").push_bind(job_type.clone());
         }
     };
-    let Some(pattern) = query.location_pattern() else {
-        sql.push("(SELECT COALESCE(sum(offers), 0)::bigint FROM job_offer_type_day_counts WHERE company_id = ")
-            .push_bind(company_id)
-            .push(" AND status = ")
-            .push_bind(query.status.clone());
+    let push_company = |sql: &mut QueryBuilder<'_, Postgres>| {
+        sql.push(" WHERE company_id = ").push_bind(company_id).push(" AND status = ").push_bind(query.status.clone());
+    };
+    let push_all_locations = |sql: &mut QueryBuilder<'_, Postgres>| {
+        sql.push("(SELECT COALESCE(sum(offers), 0)::bigint FROM job_offer_type_day_counts");
+        push_company(sql);
         push_days(sql);
         sql.push(")");
+    };
+    let Some(pattern) = query.location_pattern() else {
+        push_all_locations(sql);
         return;
     };
-    sql.push(
-        "(SELECT COALESCE(sum(per_location.offers), 0)::bigint FROM (SELECT DISTINCT location FROM job_offer_counts",
-    )
-    .push(" WHERE company_id = ")
-    .push_bind(company_id)
-    .push(" AND status = ")
-    .push_bind(query.status.clone())
-    .push(" AND location ILIKE ")
-    .push_bind(pattern)
-    .push(
-        ") AS matching CROSS JOIN LATERAL (SELECT sum(offers) AS offers FROM job_offer_day_counts WHERE company_id = ",
-    )
-    .push_bind(company_id)
-    .push(" AND status = ")
-    .push_bind(query.status.clone())
-    .push(" AND location = matching.location");
-    push_days(sql);
-    sql.push(") AS per_location)");
+    let push_walk = |sql: &mut QueryBuilder<'_, Postgres>, negate: &str| {
+        sql.push("(SELECT COALESCE(sum(per_location.offers), 0)::bigint FROM (SELECT DISTINCT location FROM job_offer_counts");
+        push_company(sql);
+        sql.push(format!(" AND {negate}location ILIKE ")).push_bind(pattern.clone());
+        sql.push(") AS walked CROSS JOIN LATERAL (SELECT sum(offers) AS offers FROM job_offer_day_counts");
+        push_company(sql);
+        sql.push(" AND location = walked.location");
+        push_days(sql);
+        sql.push(") AS per_location)");
+    };
+    sql.push("(SELECT CASE WHEN sets.matching <= sets.others THEN ");
+    push_walk(sql, "");
+    sql.push(" ELSE ");
+    push_all_locations(sql);
+    sql.push(" - ");
+    push_walk(sql, "NOT ");
+    sql.push(" END FROM (SELECT count(*) FILTER (WHERE location ILIKE ")
+        .push_bind(pattern.clone())
+        .push(") AS matching, count(*) FILTER (WHERE NOT location ILIKE ")
+        .push_bind(pattern.clone())
+        .push(") AS others FROM (SELECT DISTINCT location FROM job_offer_counts");
+    push_company(sql);
+    sql.push(") AS locations) AS sets)");
 }
 
 /// Filters on `job_offer_counts`. A location filter first finds the company's distinct locations that match

@@ -159,12 +159,12 @@ async fn date_bounded_totals_from_day_counters_match_a_count() {
     let acme = app.company("acme").await;
     let (_, key) = app.api_key(&acme).await;
     let day = DateTime::parse_from_rfc3339("2024-03-10T00:00:00Z").unwrap().with_timezone(&Utc);
-    // Offers at midnight, just before and after it, and through several days, in two cities.
+    // Offers at midnight, just before and after it, and through several days, in four cities.
     let mut n = 0;
     for days in -3..=3i64 {
         for seconds in [0, 1, 3_600 * 12, 86_399] {
             n += 1;
-            let city = if n % 3 == 0 { "Lyon" } else { "Paris" };
+            let city = ["Lyon", "Paris", "Lille", "Nice"][n % 4];
             let job_type = if n % 2 == 0 { "CDI" } else { "Stage" };
             let at = day + TimeDelta::days(days) + TimeDelta::seconds(seconds);
             let offer =
@@ -207,7 +207,10 @@ async fn date_bounded_totals_from_day_counters_match_a_count() {
         }
     }
     for query in queries {
-        for (location, job_type) in [("", ""), ("&location=par", ""), ("", "CDI"), ("&location=par", "Stage")] {
+        // `par` matches fewer cities than it leaves out (they are walked), `i` more (those left out are).
+        for (location, job_type) in
+            [("", ""), ("&location=par", ""), ("", "CDI"), ("&location=par", "Stage"), ("&location=i", "CDI")]
+        {
             let type_filter = if job_type.is_empty() { String::new() } else { format!("&job_type={job_type}") };
             let query = format!("?{query}{location}{type_filter}");
             let (status, _, body) = listing(&app, &key, &query).await;
@@ -222,7 +225,7 @@ async fn date_bounded_totals_from_day_counters_match_a_count() {
                 "SELECT count(*) FROM job_offers WHERE company_id = $1 AND status = 'open'
                    AND ($2::timestamptz IS NULL OR published_at >= $2)
                    AND ($3::timestamptz IS NULL OR published_at <= $3)
-                   AND ($4 = '' OR location ILIKE '%par%') AND ($5 = '' OR job_type = $5)",
+                   AND ($4 = '' OR location ILIKE '%' || substr($4, 11) || '%') AND ($5 = '' OR job_type = $5)",
             )
             .bind(acme.id)
             .bind(parse("published_after"))
