@@ -18,6 +18,7 @@ pub mod domain;
 pub mod http;
 pub mod mail;
 pub mod observability;
+mod panic_detail;
 pub mod scoring;
 pub mod server;
 pub mod service;

@@ -31,6 +31,7 @@ use super::protocol::{
     FRAME_FAILED, FRAME_OCR_STARTED, FRAME_PANICKED, final_tag, format_from_code, read_request, write_frame,
 };
 use super::{CvFormat, TextSource};
+use crate::panic_detail::panic_detail;
 
 /// Environment variables through which the server passes the limits and OCR settings (the
 /// worker's environment is otherwise empty: it never sees the server's secrets).
@@ -173,11 +174,7 @@ fn run_job(
     let (raw, source) = match outcome {
         Ok(result) => result?,
         Err(payload) => {
-            let detail = payload
-                .downcast_ref::<&str>()
-                .map(|s| (*s).to_owned())
-                .or_else(|| payload.downcast_ref::<String>().cloned())
-                .unwrap_or_default();
+            let detail = panic_detail(payload.as_ref());
             return Err(JobFailure::Panicked(format!("the {format} parser panicked: {detail}")));
         }
     };

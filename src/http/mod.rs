@@ -23,7 +23,6 @@ pub mod pages;
 pub mod rate_limit;
 pub mod teamio;
 
-use std::any::Any;
 use std::future::Future;
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
@@ -42,6 +41,7 @@ use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetReques
 use tower_http::trace::TraceLayer;
 
 use crate::config::ConnectionLimits;
+use crate::panic_detail::panic_detail;
 use crate::service::api_log::ApiLogQueue;
 use crate::service::intake::Intake;
 use client_ip::ClientIpHeader;
@@ -157,14 +157,6 @@ async fn catch_panics(request: Request, next: Next) -> Response {
             shaped_error_response(shape, StatusCode::INTERNAL_SERVER_ERROR, "Internal server error".to_owned())
         }
     }
-}
-
-fn panic_detail(panic: &(dyn Any + Send)) -> String {
-    panic
-        .downcast_ref::<&str>()
-        .map(|s| s.to_string())
-        .or_else(|| panic.downcast_ref::<String>().cloned())
-        .unwrap_or_default()
 }
 
 /// CONTRACT §11: a body that went idle answers 408, whatever the handler made of the cut-off body, and the

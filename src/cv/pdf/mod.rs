@@ -16,6 +16,7 @@ use unicode_normalization::UnicodeNormalization;
 use unicode_normalization::char::is_combining_mark;
 
 use super::bidi;
+use crate::panic_detail::panic_detail;
 
 mod page_contents;
 
@@ -100,11 +101,7 @@ fn pages_text(document: &Document, page_numbers: &[u32]) -> TextLayer {
             Ok(Ok(())) => None,
             Ok(Err(page_error)) => Some(page_error.to_string()),
             Err(payload) => {
-                let detail = payload
-                    .downcast_ref::<&str>()
-                    .map(|s| (*s).to_owned())
-                    .or_else(|| payload.downcast_ref::<String>().cloned())
-                    .unwrap_or_default();
+                let detail = panic_detail(payload.as_ref());
                 Some(format!("the pdf parser panicked: {detail}"))
             }
         };

@@ -83,11 +83,7 @@ async fn method_not_allowed() -> TeamioError {
 }
 
 fn panic_response(panic: Box<dyn Any + Send + 'static>) -> Response {
-    let detail = panic
-        .downcast_ref::<&str>()
-        .map(|s| s.to_string())
-        .or_else(|| panic.downcast_ref::<String>().cloned())
-        .unwrap_or_default();
+    let detail = crate::panic_detail::panic_detail(panic.as_ref());
     axum::response::IntoResponse::into_response(TeamioError::internal(anyhow::anyhow!("a handler panicked: {detail}")))
 }
 
