@@ -57,9 +57,6 @@ const KNOWN_GAPS: &[(&str, f64, &str)] = &[
     ("pdfjs_scan-bad.pdf", 0.0, "lopdf refuses the broken cross-reference table (and so no other parser reads it)"),
     ("pdfjs_french_diacritics.pdf", 0.5, "letters spaced apart on the page, pdftotext joins them into one word"),
     ("pdfjs_mixedfonts.pdf", 0.85, "the CID fonts without a Unicode map decode to other characters"),
-    ("pdfjs_noembed-identity.pdf", 0.35, "non-embedded CJK font without a Unicode map (its Latin text is read)"),
-    ("pdfjs_noembed-sjis.pdf", 0.0, "non-embedded CJK font, Shift-JIS CMap"),
-    ("pdfjs_vertical.pdf", 0.0, "vertical CJK writing mode"),
     (
         "pypdf_GeoTopo-komprimiert-117pages.pdf",
         0.94,

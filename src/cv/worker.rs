@@ -239,7 +239,7 @@ fn pdf_job(path: &Path, settings: &JobSettings, notices: &mut impl Write) -> Res
     Ok((split_ligatures(&pages.join("\n\n")), source))
 }
 
-/// Pages without a usable text layer get `pdftotext`'s reading of it when that one is usable: poppler (already
+/// Pages without a usable text layer get `pdftotext`'s reading of it when that one reads more: poppler (already
 /// handed the file to render pages for OCR) reads fonts `pdf-extract` does not, faster and better than OCR.
 /// It runs inside the job's own time limit (before OCR's is added), so it gets a few seconds at most.
 fn read_again_with_poppler(programs: &OcrPrograms, path: &Path, pages: &mut [String], max_pages: u32) {
@@ -255,8 +255,11 @@ fn read_again_with_poppler(programs: &OcrPrograms, path: &Path, pages: &mut [Str
     }
     let texts = poppler_text_pages(programs, path, &wanted, Instant::now() + POPPLER_TIME_LIMIT);
     for (page, text) in wanted.iter().zip(texts) {
-        if usable_chars(&text) >= MIN_USABLE_CHARS_PER_PAGE {
-            pages[*page as usize - 1] = text;
+        // More of it, even short of a usable page (a few CJK characters can be a whole heading): OCR still
+        // reads such a page after, and adds what it finds only when it is new words.
+        let slot = &mut pages[*page as usize - 1];
+        if usable_chars(&text) > usable_chars(slot) {
+            *slot = text;
         }
     }
 }
