@@ -201,13 +201,7 @@ fn pdf_job(path: &Path, settings: &JobSettings, notices: &mut impl Write) -> Res
     let mut source = TextSource::TextLayer;
     if let Some((programs, max_pages, timeout, languages)) = &settings.ocr {
         read_again_with_poppler(programs, path, &mut pages, *max_pages);
-        let wanted: Vec<u32> = pages
-            .iter()
-            .enumerate()
-            .filter(|(_, text)| usable_chars(text) < MIN_USABLE_CHARS_PER_PAGE)
-            .filter_map(|(index, _)| u32::try_from(index + 1).ok())
-            .take(*max_pages as usize)
-            .collect();
+        let wanted = pages_without_usable_text(&pages, *max_pages);
         if !wanted.is_empty() {
             let count = u32::try_from(wanted.len()).unwrap_or(u32::MAX);
             // Tell the server, which then gives this job the OCR time limit on top.
@@ -239,17 +233,23 @@ fn pdf_job(path: &Path, settings: &JobSettings, notices: &mut impl Write) -> Res
     Ok((split_ligatures(&pages.join("\n\n")), source))
 }
 
-/// Pages without a usable text layer get `pdftotext`'s reading of it when that one reads more: poppler (already
-/// handed the file to render pages for OCR) reads fonts `pdf-extract` does not, faster and better than OCR.
-/// It runs inside the job's own time limit (before OCR's is added), so it gets a few seconds at most.
-fn read_again_with_poppler(programs: &OcrPrograms, path: &Path, pages: &mut [String], max_pages: u32) {
-    let wanted: Vec<u32> = pages
+/// The 1-based numbers of the first `max_pages` pages with fewer than [`MIN_USABLE_CHARS_PER_PAGE`] usable
+/// characters: those read again by `pdftotext`, then by OCR.
+fn pages_without_usable_text(pages: &[String], max_pages: u32) -> Vec<u32> {
+    pages
         .iter()
         .enumerate()
         .filter(|(_, text)| usable_chars(text) < MIN_USABLE_CHARS_PER_PAGE)
         .filter_map(|(index, _)| u32::try_from(index + 1).ok())
         .take(max_pages as usize)
-        .collect();
+        .collect()
+}
+
+/// Pages without a usable text layer get `pdftotext`'s reading of it when that one reads more: poppler (already
+/// handed the file to render pages for OCR) reads fonts `pdf-extract` does not, faster and better than OCR.
+/// It runs inside the job's own time limit (before OCR's is added), so it gets a few seconds at most.
+fn read_again_with_poppler(programs: &OcrPrograms, path: &Path, pages: &mut [String], max_pages: u32) {
+    let wanted = pages_without_usable_text(pages, max_pages);
     if wanted.is_empty() {
         return;
     }

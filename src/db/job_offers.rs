@@ -188,9 +188,7 @@ fn push_whole_days_total(
             sql.push(" AND job_type = ").push_bind(job_type.clone());
         }
     };
-    let push_company = |sql: &mut QueryBuilder<'_, Postgres>| {
-        sql.push(" WHERE company_id = ").push_bind(company_id).push(" AND status = ").push_bind(query.status.clone());
-    };
+    let push_company = |sql: &mut QueryBuilder<'_, Postgres>| push_company_and_status(sql, company_id, query);
     let push_all_locations = |sql: &mut QueryBuilder<'_, Postgres>| {
         sql.push("(SELECT COALESCE(sum(offers), 0)::bigint FROM job_offer_type_day_counts");
         push_company(sql);
@@ -229,25 +227,24 @@ fn push_whole_days_total(
 /// Filters on `job_offer_counts`. A location filter first finds the company's distinct locations that match
 /// (a few rows), then reads the counters of those locations only, through the primary key.
 fn push_counter_filters(sql: &mut QueryBuilder<'_, Postgres>, company_id: Uuid, query: &JobOfferQuery) {
-    sql.push(" WHERE company_id = ").push_bind(company_id);
-    sql.push(" AND status = ").push_bind(query.status.clone());
+    push_company_and_status(sql, company_id, query);
     if let Some(pattern) = query.location_pattern() {
-        sql.push(" AND location = ANY (ARRAY (SELECT DISTINCT location FROM job_offer_counts WHERE company_id = ")
-            .push_bind(company_id)
-            .push(" AND status = ")
-            .push_bind(query.status.clone())
-            .push(" AND location ILIKE ")
-            .push_bind(pattern)
-            .push("))");
+        sql.push(" AND location = ANY (ARRAY (SELECT DISTINCT location FROM job_offer_counts");
+        push_company_and_status(sql, company_id, query);
+        sql.push(" AND location ILIKE ").push_bind(pattern).push("))");
     }
     if let Some(job_type) = &query.job_type {
         sql.push(" AND job_type = ").push_bind(job_type.clone());
     }
 }
 
+/// ` WHERE company_id = … AND status = …`: how every statement of the listing starts its conditions.
+fn push_company_and_status(sql: &mut QueryBuilder<'_, Postgres>, company_id: Uuid, query: &JobOfferQuery) {
+    sql.push(" WHERE company_id = ").push_bind(company_id).push(" AND status = ").push_bind(query.status.clone());
+}
+
 fn push_filters(sql: &mut QueryBuilder<'_, Postgres>, company_id: Uuid, query: &JobOfferQuery, range: PublishedRange) {
-    sql.push(" WHERE company_id = ").push_bind(company_id);
-    sql.push(" AND status = ").push_bind(query.status.clone());
+    push_company_and_status(sql, company_id, query);
     if let Some(pattern) = query.location_pattern() {
         // Backslash is ILIKE's default escape character; the pattern escapes % and _ with it.
         sql.push(" AND location ILIKE ").push_bind(pattern);
