@@ -168,11 +168,11 @@ async fn every_hostile_file_gets_an_answer_within_the_wall_clock_limit() {
     };
     // `pdf_bomb_giant-contents-image.pdf` is not listed: its giant JBIG2 image is never decoded
     // (only text is wanted), so its small text layer may well come out; what matters is that it
-    // answered in time, asserted above for every file.
+    // answered in time, asserted above for every file. Nor is `pdf_deep-nesting_dict_qpdf-202.pdf`: the parser
+    // refuses it, and poppler, which reads files the parser cannot open, gets its text without the nested object.
     for must_fail in [
         "synth_pdf_flate-bomb-1GiB-content.pdf",
         "pdf_deep-nesting_array_qpdf-146.pdf",
-        "pdf_deep-nesting_dict_qpdf-202.pdf",
         "synth_docx_zipbomb-document-xml-1GiB.docx",
         "synth_docx_20000-entries.docx",
     ] {

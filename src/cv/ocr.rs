@@ -179,6 +179,34 @@ pub(crate) fn poppler_text_pages(programs: &OcrPrograms, pdf: &Path, pages: &[u3
         .collect()
 }
 
+/// Reads the first `max_pages` pages of the whole PDF at `pdf` with `pdftotext`, within `deadline`: for a file
+/// `pdf-extract` cannot open, which poppler often repairs (it rebuilds a damaged cross-reference table). Returns
+/// each page's text in order, or `None` when poppler cannot read it either.
+pub(crate) fn poppler_text_document(
+    programs: &OcrPrograms,
+    pdf: &Path,
+    max_pages: u32,
+    deadline: Instant,
+) -> Option<Vec<String>> {
+    let pdftotext = programs.pdftoppm.with_file_name("pdftotext");
+    let dir = tempfile::Builder::new().prefix("talqo-text-").tempdir().ok()?;
+    let output = dir.path().join("document.txt");
+    let mut command = Command::new(&pdftotext);
+    command.env_clear().args(["-q", "-enc", "UTF-8", "-l", &max_pages.to_string()]).arg(pdf).arg(&output);
+    if !run_until(command, deadline, "pdftotext").ok()?.is_some_and(|status| status.success()) {
+        return None;
+    }
+    let mut bytes = Vec::new();
+    std::fs::File::open(&output).ok()?.take(MAX_OCR_OUTPUT_BYTES).read_to_end(&mut bytes).ok()?;
+    let text = String::from_utf8_lossy(&bytes);
+    // Each page ends with a form feed.
+    let mut pages: Vec<String> = text.split('\u{c}').map(str::to_owned).collect();
+    if pages.last().is_some_and(|last| last.trim().is_empty()) {
+        pages.pop();
+    }
+    Some(pages)
+}
+
 /// Runs `command` (its environment already cleared by the caller) with no stdio, killing it at
 /// `deadline`. A non-zero exit is not an error (the page is then empty); running out of time is.
 fn run_until(mut command: Command, deadline: Instant, name: &str) -> Result<Option<ExitStatus>, String> {

@@ -24,7 +24,8 @@ use rlimit::Resource;
 use super::docx::extract_docx_text;
 use super::normalize::normalize_extracted_text;
 use super::ocr::{
-    DEFAULT_OCR_LANGUAGES, DEFAULT_OCR_MAX_PAGES, DEFAULT_OCR_TIMEOUT, OcrPrograms, ocr_pages, poppler_text_pages,
+    DEFAULT_OCR_LANGUAGES, DEFAULT_OCR_MAX_PAGES, DEFAULT_OCR_TIMEOUT, OcrPrograms, ocr_pages, poppler_text_document,
+    poppler_text_pages,
 };
 use super::pdf::{load, split_ligatures, text_layer, usable_chars};
 use super::protocol::{
@@ -55,6 +56,8 @@ const DEFAULT_MAX_JOBS: u64 = 1;
 const MAX_FILE_BYTES: u64 = 64 * 1024 * 1024;
 /// How long `pdftotext` may take over the pages without a usable text layer.
 const POPPLER_TIME_LIMIT: Duration = Duration::from_secs(4);
+/// Pages `pdftotext` reads of a file the parser cannot open (far more than a CV has).
+const MAX_REPAIRED_PAGES: u32 = 100;
 /// A page with fewer usable characters than this has no usable text layer and is read by OCR.
 pub(crate) const MIN_USABLE_CHARS_PER_PAGE: usize = 20;
 
@@ -181,26 +184,41 @@ fn run_job(
     Ok((normalize_extracted_text(&raw, settings.max_chars), source))
 }
 
-/// The text layer of every page, and for the pages without a usable one `pdftotext`, then OCR (only when the
-/// parser read the whole document: a file it cannot read is not handed to a second parser).
+/// The text layer of every page, and for the pages without a usable one `pdftotext`, then OCR. A file the
+/// parser cannot open at all (a damaged cross-reference table, a PDF 2.0 trailer) is read by `pdftotext`
+/// whole, which repairs what it can, then its pages without text by OCR; a file it opens but fails on some
+/// pages of keeps the others' text and goes to no second parser.
 fn pdf_job(path: &Path, settings: &JobSettings, notices: &mut impl Write) -> Result<(String, TextSource), JobFailure> {
     let bytes = std::fs::read(path).map_err(|_| JobFailure::Failed("could not read the file".to_owned()))?;
-    let document = load(&bytes).map_err(JobFailure::Failed)?;
-    let layer = text_layer(&document);
-    drop(document);
-    let mut pages = layer.pages;
-    if let Some(error) = layer.error {
-        if pages.iter().all(|page| page.trim().is_empty()) {
-            return Err(JobFailure::Failed(error));
+    let mut pages = match load(&bytes) {
+        Ok(document) => {
+            let layer = text_layer(&document);
+            drop(document);
+            let mut pages = layer.pages;
+            if let Some(error) = layer.error {
+                if pages.iter().all(|page| page.trim().is_empty()) {
+                    return Err(JobFailure::Failed(error));
+                }
+                return Ok((split_ligatures(&pages.join("\n\n")), TextSource::TextLayer));
+            }
+            if let Some((programs, max_pages, ..)) = &settings.ocr {
+                read_again_with_poppler(programs, path, &mut pages, *max_pages);
+            }
+            pages
         }
-        // Some pages could not be read: keep the others' text, and hand none of this file to a
-        // second parser.
-        return Ok((split_ligatures(&pages.join("\n\n")), TextSource::TextLayer));
-    }
+        Err(error) => {
+            let repaired = settings.ocr.as_ref().and_then(|(programs, ..)| {
+                poppler_text_document(programs, path, MAX_REPAIRED_PAGES, Instant::now() + POPPLER_TIME_LIMIT)
+            });
+            match repaired {
+                Some(pages) if !pages.is_empty() => pages,
+                _ => return Err(JobFailure::Failed(error)),
+            }
+        }
+    };
 
     let mut source = TextSource::TextLayer;
     if let Some((programs, max_pages, timeout, languages)) = &settings.ocr {
-        read_again_with_poppler(programs, path, &mut pages, *max_pages);
         let wanted = pages_without_usable_text(&pages, *max_pages);
         if !wanted.is_empty() {
             let count = u32::try_from(wanted.len()).unwrap_or(u32::MAX);

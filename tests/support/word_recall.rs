@@ -64,7 +64,18 @@ pub fn recall(reference: &str, text: &str) -> (f64, Vec<String>) {
 
 /// What `pdftotext` (poppler-utils) reads from a PDF, as UTF-8.
 pub fn pdftotext(path: &Path) -> String {
+    pdftotext_with(path, &[])
+}
+
+/// What `pdftotext -raw` reads from a PDF: the text in content stream order, words as drawn.
+#[allow(dead_code)]
+pub fn pdftotext_raw(path: &Path) -> String {
+    pdftotext_with(path, &["-raw"])
+}
+
+fn pdftotext_with(path: &Path, options: &[&str]) -> String {
     let output = Command::new("pdftotext")
+        .args(options)
         .args(["-enc", "UTF-8"])
         .arg(path)
         .arg("-")

@@ -18,6 +18,7 @@ use unicode_normalization::char::is_combining_mark;
 use super::bidi;
 use crate::panic_detail::panic_detail;
 
+mod fonts;
 mod page_contents;
 
 /// A gap wider than this fraction of the font size between two glyphs is a word break (the
@@ -44,8 +45,7 @@ pub(crate) fn load(bytes: &[u8]) -> Result<Document, String> {
     if document.is_encrypted() {
         document.decrypt("").map_err(|e| format!("encrypted PDF: {e}"))?;
     }
-    patch_unsupported_fonts(&mut document);
-    slim_font_programs(&mut document);
+    fonts::prepare_fonts(&mut document);
     page_contents::prepare_page_contents(&mut document);
     Ok(document)
 }
@@ -118,90 +118,6 @@ fn pages_text(document: &Document, page_numbers: &[u32]) -> TextLayer {
         }
     }
     TextLayer { pages: collector.pages, error }
-}
-
-/// Works around fonts `pdf-extract` refuses (it panics on them, losing the whole page): a
-/// composite font with a predefined CMap other than Identity is read as Identity (the codes of
-/// UTF-16 and most CJK CMaps are two bytes too), and a simple font with neither an encoding nor
-/// a Type 1 program to take one from gets WinAnsiEncoding (the same letters and digits as the
-/// standard encoding the PDF specification defaults to, which `pdf-extract` does not know).
-pub(crate) fn patch_unsupported_fonts(document: &mut Document) {
-    use pdf_extract::{Dictionary, Object};
-    let descriptors_with_type1_program: std::collections::HashSet<(u32, u16)> = document
-        .objects
-        .iter()
-        .filter_map(|(id, object)| {
-            let dict = object.as_dict().ok()?;
-            dict.has(b"FontFile").then_some(*id)
-        })
-        .collect();
-    let name_is = |dict: &Dictionary, key: &[u8], value: &[u8]| {
-        dict.get(key).ok().and_then(|o| o.as_name().ok()).is_some_and(|name| name == value)
-    };
-    for object in document.objects.values_mut() {
-        let dict = match object {
-            Object::Dictionary(dict) => dict,
-            Object::Stream(stream) => &mut stream.dict,
-            _ => continue,
-        };
-        if !name_is(dict, b"Type", b"Font") {
-            continue;
-        }
-        if name_is(dict, b"Subtype", b"Type0") {
-            let unsupported = dict
-                .get(b"Encoding")
-                .ok()
-                .and_then(|o| o.as_name().ok())
-                .is_some_and(|name| name != b"Identity-H" && name != b"Identity-V");
-            if unsupported {
-                dict.set("Encoding", Object::Name(b"Identity-H".to_vec()));
-            }
-        } else if name_is(dict, b"Subtype", b"Type1") || name_is(dict, b"Subtype", b"MMType1") {
-            let has_type1_program = match dict.get(b"FontDescriptor") {
-                Ok(Object::Reference(id)) => descriptors_with_type1_program.contains(id),
-                Ok(Object::Dictionary(descriptor)) => descriptor.has(b"FontFile"),
-                _ => true,
-            };
-            if !dict.has(b"Encoding") && !has_type1_program {
-                dict.set("Encoding", Object::Name(b"WinAnsiEncoding".to_vec()));
-            }
-        }
-    }
-}
-
-/// Keeps of the embedded font programs only what `pdf-extract` reads, once per document instead of once per
-/// page and font: a Type 1 program (`FontFile`) is decompressed and cut after its clear-text part (where its
-/// built-in encoding is; the rest is encrypted glyph outlines), and a TrueType program (`FontFile2`), which it
-/// decompresses and drops unread, is emptied. Together they were a quarter of the time spent on some CVs.
-fn slim_font_programs(document: &mut Document) {
-    use pdf_extract::Object;
-    let mut type1 = Vec::new();
-    let mut truetype = Vec::new();
-    for object in document.objects.values() {
-        let Ok(descriptor) = object.as_dict() else { continue };
-        if let Ok(Object::Reference(id)) = descriptor.get(b"FontFile") {
-            type1.push(*id);
-        }
-        if let Ok(Object::Reference(id)) = descriptor.get(b"FontFile2") {
-            truetype.push(*id);
-        }
-    }
-    for (id, keep_clear_text) in
-        type1.into_iter().map(|id| (id, true)).chain(truetype.into_iter().map(|id| (id, false)))
-    {
-        let Some(Object::Stream(stream)) = document.objects.get_mut(&id) else { continue };
-        let content = match keep_clear_text {
-            true => {
-                let Ok(mut program) = stream.decompressed_content() else { continue };
-                if let Some(at) = memchr::memmem::find(&program, b"eexec") {
-                    program.truncate(at + b"eexec".len());
-                }
-                program
-            }
-            false => Vec::new(),
-        };
-        stream.set_plain_content(content);
-    }
 }
 
 /// One glyph of the current line, in the line's own frame.
