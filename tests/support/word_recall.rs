@@ -73,6 +73,21 @@ pub fn pdftotext_raw(path: &Path) -> String {
     pdftotext_with(path, &["-raw"])
 }
 
+/// What PyMuPDF (`pymupdf`, from PyPI) reads from a PDF, pages one after the other.
+#[allow(dead_code)]
+pub fn pymupdf_text(path: &Path) -> String {
+    const SCRIPT: &str = "import sys, pymupdf\n\
+        sys.stdout.reconfigure(encoding='utf-8')\n\
+        print(''.join(page.get_text() for page in pymupdf.open(sys.argv[1])), end='')\n";
+    let output = Command::new("python3")
+        .args(["-c", SCRIPT])
+        .arg(path)
+        .output()
+        .unwrap_or_else(|error| panic!("python3 must be installed: {error}"));
+    assert!(output.status.success(), "PyMuPDF (tests/requirements.txt): {}", String::from_utf8_lossy(&output.stderr));
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
 fn pdftotext_with(path: &Path, options: &[&str]) -> String {
     let output = Command::new("pdftotext")
         .args(options)
