@@ -60,7 +60,7 @@ fn patch_fonts(document: &mut Document) {
         }
     }
     if !unicode_cmap_fonts.is_empty() {
-        let to_unicode = document.add_object(Stream::new(Dictionary::new(), identity_utf16_cmap().into_bytes()));
+        let to_unicode = document.add_object(Stream::new(Dictionary::new(), identity_utf16_cmap()));
         for id in unicode_cmap_fonts {
             if let Ok(font) = document.get_object_mut(id).and_then(Object::as_dict_mut) {
                 font.set("ToUnicode", Object::Reference(to_unicode));
@@ -76,22 +76,32 @@ fn is_unicode_cmap(name: &[u8]) -> bool {
 }
 
 /// A ToUnicode map giving every UTF-16 code unit outside the surrogates itself, 256 codes per range.
-fn identity_utf16_cmap() -> String {
-    let mut cmap = String::from(
-        "/CIDInit /ProcSet findresource begin\n12 dict begin\nbegincmap\n/CMapName /TalqoIdentity-UTF16 def\n\
-         /CMapType 2 def\n1 begincodespacerange\n<0000> <FFFF>\nendcodespacerange\n",
+fn identity_utf16_cmap() -> Vec<u8> {
+    let ranges: Vec<String> = (0x00..=0xFFu16)
+        .filter(|high| !(0xD8..=0xDF).contains(high))
+        .map(|high| format!("<{high:02X}00> <{high:02X}FF> <{high:02X}00>"))
+        .collect();
+    two_byte_to_unicode_cmap("TalqoIdentity-UTF16", "bfrange", &ranges)
+}
+
+/// A ToUnicode CMap over two-byte codes named `name`: `entries` are `bfchar` lines (`<code> <text>`) or `bfrange`
+/// lines (`<first> <last> <text of first>`), as `operator` says, written at most 100 per block (PDF 32000-1
+/// §9.10.3).
+pub(super) fn two_byte_to_unicode_cmap(name: &str, operator: &str, entries: &[String]) -> Vec<u8> {
+    let mut cmap = format!(
+        "/CIDInit /ProcSet findresource begin\n12 dict begin\nbegincmap\n/CMapName /{name} def\n\
+         /CMapType 2 def\n1 begincodespacerange\n<0000> <FFFF>\nendcodespacerange\n"
     );
-    let high_bytes: Vec<u16> = (0x00..=0xFF).filter(|high| !(0xD8..=0xDF).contains(high)).collect();
-    // At most 100 entries per block (PDF 32000-1 §9.10.3).
-    for block in high_bytes.chunks(100) {
-        cmap.push_str(&format!("{} beginbfrange\n", block.len()));
-        for high in block {
-            cmap.push_str(&format!("<{high:02X}00> <{high:02X}FF> <{high:02X}00>\n"));
+    for block in entries.chunks(100) {
+        cmap.push_str(&format!("{} begin{operator}\n", block.len()));
+        for entry in block {
+            cmap.push_str(entry);
+            cmap.push('\n');
         }
-        cmap.push_str("endbfrange\n");
+        cmap.push_str(&format!("end{operator}\n"));
     }
     cmap.push_str("endcmap\nCMapName currentdict /CMap defineresource pop\nend\nend\n");
-    cmap
+    cmap.into_bytes()
 }
 
 /// A simple font with an `/Encoding` dictionary and a compact font program (`FontFile3`): the dictionary's
@@ -155,5 +165,31 @@ fn slim_font_programs(document: &mut Document) {
             false => Vec::new(),
         };
         stream.set_plain_content(content);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unicode_cmaps_are_told_from_the_others() {
+        for name in ["UniJIS-UCS2-H", "UniGB-UTF16-V", "UniKS-UCS2-HW-H", "UniCNS-UTF16-H"] {
+            assert!(is_unicode_cmap(name.as_bytes()), "{name}");
+        }
+        for name in ["90ms-RKSJ-H", "GBK-EUC-H", "Identity-H", "UniJIS-UTF8-H", "UniJIS-UTF32-H"] {
+            assert!(!is_unicode_cmap(name.as_bytes()), "{name}");
+        }
+    }
+
+    #[test]
+    fn the_identity_map_gives_each_code_unit_itself_and_skips_surrogates() {
+        let map = adobe_cmap_parser::get_unicode_map(&identity_utf16_cmap()).unwrap();
+        for (code, text) in [(0x0041u32, "A"), (0x00C4, "Ä"), (0x65E5, "日"), (0xFFFD, "\u{FFFD}")] {
+            let utf16: Vec<u16> = map[&code].chunks(2).map(|pair| u16::from_be_bytes([pair[0], pair[1]])).collect();
+            assert_eq!(String::from_utf16(&utf16).unwrap(), text, "{code:04X}");
+        }
+        assert!(!map.contains_key(&0xD800));
+        assert_eq!(map.len(), 0x10000 - 0x800);
     }
 }

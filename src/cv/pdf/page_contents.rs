@@ -16,6 +16,8 @@ use std::collections::BTreeSet;
 use pdf_extract::content::{Content, Operation};
 use pdf_extract::{Dictionary, Document, Object, ObjectId, Stream, StringFormat};
 
+use super::fonts::two_byte_to_unicode_cmap;
+
 /// The name under which the added font is put in a rewritten page's font resources.
 const FONT_NAME: &[u8] = b"TalqoActualText";
 
@@ -434,21 +436,13 @@ impl Lexer<'_> {
 /// have no width (`/DW 0`): the actual text stands where the span's glyphs began, and the layout gives each
 /// glyph of unknown width an average one.
 fn add_font(document: &mut Document, characters: &BTreeSet<u16>) -> ObjectId {
-    let mut cmap = String::from(
-        "/CIDInit /ProcSet findresource begin\n12 dict begin\nbegincmap\n/CMapName /TalqoActualText-UCS def\n\
-         /CMapType 2 def\n1 begincodespacerange\n<0000> <FFFF>\nendcodespacerange\n",
-    );
-    let characters: Vec<u16> = characters.iter().copied().filter(|code| !(0xD800..=0xDFFF).contains(code)).collect();
-    // At most 100 entries per block (PDF 32000-1 §9.10.3).
-    for block in characters.chunks(100) {
-        cmap.push_str(&format!("{} beginbfchar\n", block.len()));
-        for code in block {
-            cmap.push_str(&format!("<{code:04X}> <{code:04X}>\n"));
-        }
-        cmap.push_str("endbfchar\n");
-    }
-    cmap.push_str("endcmap\nCMapName currentdict /CMap defineresource pop\nend\nend\n");
-    let to_unicode = document.add_object(Stream::new(Dictionary::new(), cmap.into_bytes()));
+    let entries: Vec<String> = characters
+        .iter()
+        .filter(|code| !(0xD800..=0xDFFF).contains(*code))
+        .map(|code| format!("<{code:04X}> <{code:04X}>"))
+        .collect();
+    let cmap = two_byte_to_unicode_cmap("TalqoActualText-UCS", "bfchar", &entries);
+    let to_unicode = document.add_object(Stream::new(Dictionary::new(), cmap));
 
     let name = || Object::Name(FONT_NAME.to_vec());
     let mut descriptor = Dictionary::new();
