@@ -156,26 +156,12 @@ pub(crate) fn ocr_pages(
 /// glyphs, vertical writing, CJK fonts without a Unicode map), before they are rendered for OCR. Returns each
 /// page's text in order, empty where it read nothing or is not installed.
 pub(crate) fn poppler_text_pages(programs: &OcrPrograms, pdf: &Path, pages: &[u32], deadline: Instant) -> Vec<String> {
-    let pdftotext = programs.pdftoppm.with_file_name("pdftotext");
     let Ok(dir) = tempfile::Builder::new().prefix("talqo-text-").tempdir() else {
         return vec![String::new(); pages.len()];
     };
     pages
         .iter()
-        .map(|&page| {
-            let number = page.to_string();
-            let output = dir.path().join(format!("page-{page}.txt"));
-            let mut command = Command::new(&pdftotext);
-            command.env_clear().args(["-q", "-enc", "UTF-8", "-f", &number, "-l", &number]).arg(pdf).arg(&output);
-            if !run_until(command, deadline, "pdftotext").is_ok_and(|status| status.is_some_and(|s| s.success())) {
-                return String::new();
-            }
-            let mut bytes = Vec::new();
-            if let Ok(file) = std::fs::File::open(&output) {
-                let _ = file.take(MAX_OCR_OUTPUT_BYTES).read_to_end(&mut bytes);
-            }
-            String::from_utf8_lossy(&bytes).into_owned()
-        })
+        .map(|&page| run_pdftotext(programs, pdf, page, page, dir.path(), deadline).unwrap_or_default())
         .collect()
 }
 
@@ -188,23 +174,40 @@ pub(crate) fn poppler_text_document(
     max_pages: u32,
     deadline: Instant,
 ) -> Option<Vec<String>> {
-    let pdftotext = programs.pdftoppm.with_file_name("pdftotext");
     let dir = tempfile::Builder::new().prefix("talqo-text-").tempdir().ok()?;
-    let output = dir.path().join("document.txt");
-    let mut command = Command::new(&pdftotext);
-    command.env_clear().args(["-q", "-enc", "UTF-8", "-l", &max_pages.to_string()]).arg(pdf).arg(&output);
-    if !run_until(command, deadline, "pdftotext").ok()?.is_some_and(|status| status.success()) {
-        return None;
-    }
-    let mut bytes = Vec::new();
-    std::fs::File::open(&output).ok()?.take(MAX_OCR_OUTPUT_BYTES).read_to_end(&mut bytes).ok()?;
-    let text = String::from_utf8_lossy(&bytes);
+    let text = run_pdftotext(programs, pdf, 1, max_pages, dir.path(), deadline)?;
     // Each page ends with a form feed.
     let mut pages: Vec<String> = text.split('\u{c}').map(str::to_owned).collect();
     if pages.last().is_some_and(|last| last.trim().is_empty()) {
         pages.pop();
     }
     Some(pages)
+}
+
+/// Runs `pdftotext` (from the same poppler-utils as `pdftoppm`) on pages `first` to `last` of `pdf`, writing into
+/// `dir`, within `deadline`: their text (at most [`MAX_OCR_OUTPUT_BYTES`]), or `None` when it failed or ran out of
+/// time.
+fn run_pdftotext(
+    programs: &OcrPrograms,
+    pdf: &Path,
+    first: u32,
+    last: u32,
+    dir: &Path,
+    deadline: Instant,
+) -> Option<String> {
+    let output = dir.join(format!("pages-{first}-{last}.txt"));
+    let mut command = Command::new(programs.pdftoppm.with_file_name("pdftotext"));
+    command
+        .env_clear()
+        .args(["-q", "-enc", "UTF-8", "-f", &first.to_string(), "-l", &last.to_string()])
+        .arg(pdf)
+        .arg(&output);
+    if !run_until(command, deadline, "pdftotext").ok()?.is_some_and(|status| status.success()) {
+        return None;
+    }
+    let mut bytes = Vec::new();
+    std::fs::File::open(&output).ok()?.take(MAX_OCR_OUTPUT_BYTES).read_to_end(&mut bytes).ok()?;
+    Some(String::from_utf8_lossy(&bytes).into_owned())
 }
 
 /// Runs `command` (its environment already cleared by the caller) with no stdio, killing it at
